@@ -1,0 +1,1 @@
+"""The shopper agent: action schema, prompts, policies, sessions, traces, replay, reports and the CLI."""

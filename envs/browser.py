@@ -1,0 +1,349 @@
+"""The browser backend: Playwright drives a real Chromium.
+
+Before each observation, a script stamps every element with `data-shop-id` (and `data-shop-hidden` on what is not
+rendered) and copies live form state (typed values, checked boxes, selected options) into attributes. The page is then
+serialised and simplified; actions find their element by its `data-shop-id`, never by fuzzy text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from pathlib import Path
+
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, async_playwright
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from . import forms
+from .chromium import launch_kwargs
+from .errors import ActionFailed, DriverCrashed
+from .origin import OriginPolicy
+from .simplify import Element
+
+log = logging.getLogger(__name__)
+
+ANNOTATE_JS = """
+() => {
+  const interactive = new Set(['A', 'BUTTON', 'INPUT', 'SELECT', 'TEXTAREA', 'OPTION', 'SUMMARY']);
+  let i = 0;
+  for (const el of document.querySelectorAll('*')) {
+    el.setAttribute('data-shop-id', String(i++));
+    el.removeAttribute('data-shop-hidden');
+    if (el.tagName === 'A' && el.hasAttribute('target')) el.setAttribute('target', '_self');  // no popups
+    if (el.tagName === 'INPUT') {
+      const t = (el.type || 'text').toLowerCase();
+      if (t === 'checkbox' || t === 'radio') {
+        if (el.checked) el.setAttribute('checked', ''); else el.removeAttribute('checked');
+      }
+      else if (t !== 'password' && t !== 'file') el.setAttribute('value', el.value);
+    } else if (el.tagName === 'TEXTAREA') { el.textContent = el.value; }
+    else if (el.tagName === 'OPTION') {
+      if (el.selected) el.setAttribute('selected', ''); else el.removeAttribute('selected');
+    }
+    if (!el.closest('body') || el.tagName === 'OPTION') continue;
+    const style = getComputedStyle(el);
+    if (style.display === 'none' || style.visibility === 'hidden') {
+      el.setAttribute('data-shop-hidden', '1');
+      continue;
+    }
+    if (interactive.has(el.tagName) || el.getAttribute('role')) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0 && style.display !== 'contents') el.setAttribute('data-shop-hidden', '1');
+    }
+  }
+}
+"""
+
+_CRASH_MARKERS = ("has been closed", "Target closed", "crashed", "Browser closed", "Connection closed")
+
+
+def _is_crash(exc: BaseException) -> bool:
+    return isinstance(exc, PlaywrightError) and any(m in str(exc) for m in _CRASH_MARKERS)
+
+
+class SharedBrowser:
+    """One Chromium shared by many drivers (each has its own context, so its own cookies). Relaunches after a crash."""
+
+    def __init__(self, headless: bool = True, **launch_options):
+        self.headless = headless
+        self.launch_options = launch_options
+        # A unique tag on the command line lets a test (or an operator) find exactly this browser's processes.
+        self.tag = f"--shop-r1-browser={uuid.uuid4().hex}"
+        self._pw: Playwright | None = None
+        self._browser: Browser | None = None
+        self._lock = asyncio.Lock()
+        self.launches = 0
+
+    async def get(self) -> Browser:
+        async with self._lock:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            if self._pw is None:
+                self._pw = await async_playwright().start()
+            kwargs = launch_kwargs(headless=self.headless, **self.launch_options)
+            kwargs["args"] = [*kwargs["args"], self.tag]
+            if not self.headless:
+                kwargs["args"] = [a for a in kwargs["args"] if a != "--headless"]
+            self._browser = await self._pw.chromium.launch(**kwargs)
+            self.launches += 1
+            return self._browser
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._browser is not None:
+                try:
+                    await self._browser.close()
+                except PlaywrightError:
+                    pass
+                self._browser = None
+            if self._pw is not None:
+                await self._pw.stop()
+                self._pw = None
+
+
+class BrowserDriver:
+    """One visitor (one browser context) in a real Chromium."""
+
+    name = "browser"
+
+    def __init__(
+        self,
+        policy: OriginPolicy,
+        timeout_s: float = 15.0,
+        browser: SharedBrowser | None = None,
+        java_script: bool = True,
+        trace_path: str | Path | None = None,
+        viewport: tuple[int, int] = (1280, 900),
+    ):
+        self.policy = policy
+        self.timeout_ms = timeout_s * 1000
+        self.shared = browser or SharedBrowser()
+        self._owns_browser = browser is None
+        self.java_script = java_script
+        self.trace_path = Path(trace_path) if trace_path else None
+        self.viewport = viewport
+        self.context: BrowserContext | None = None
+        self.page: Page | None = None
+        self.url = "about:blank"
+        self._cookies: list = []
+        self._blocked: list[str] = []
+        self.last_timing: dict[str, float] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.context is None:
+            await self._open_context()
+
+    async def _open_context(self, cookies: list | None = None) -> None:
+        browser = await self.shared.get()
+        ctx = await browser.new_context(
+            accept_downloads=False, java_script_enabled=self.java_script,
+            viewport={"width": self.viewport[0], "height": self.viewport[1]},
+        )
+        ctx.set_default_timeout(self.timeout_ms)
+        ctx.set_default_navigation_timeout(self.timeout_ms)
+        await ctx.route("**/*", self._route)
+        ctx.on("page", self._on_page)
+        if cookies:
+            await ctx.add_cookies(cookies)
+        if self.trace_path is not None:
+            await ctx.tracing.start(screenshots=True, snapshots=True)
+        self.context = ctx
+        self.page = await ctx.new_page()
+
+    async def _route(self, route: Route) -> None:
+        url = route.request.url
+        inline = url.startswith(("data:", "blob:", "about:")) and not route.request.is_navigation_request()
+        if self.policy.allows(url) or inline:
+            await route.continue_()
+        else:
+            if route.request.is_navigation_request():
+                self._blocked.append(url)
+            await route.abort("blockedbyclient")
+
+    def _on_page(self, page: Page) -> None:
+        if page is not self.page and self.page is not None:
+            log.info("closing a popup to %s", page.url)
+            self._blocked.append(f"popup:{page.url}")
+            asyncio.ensure_future(page.close())
+
+    async def _close_context(self) -> None:
+        ctx, self.context, self.page = self.context, None, None
+        if ctx is None:
+            return
+        try:
+            if self.trace_path is not None:
+                self.trace_path.parent.mkdir(parents=True, exist_ok=True)
+                await ctx.tracing.stop(path=str(self.trace_path))
+            await ctx.close()
+        except PlaywrightError:
+            pass
+
+    async def new_session(self) -> None:
+        """A fresh context: no cookies, no history."""
+        await self._close_context()
+        self._cookies = []
+        await self._open_context()
+        self.url = "about:blank"
+
+    async def close(self) -> None:
+        await self._close_context()
+        if self._owns_browser:
+            await self.shared.close()
+
+    async def recover(self) -> None:
+        """Relaunch after a crash, restore the visitor's cookies and reload the last URL."""
+        self.context, self.page = None, None
+        await self._open_context(self._cookies)
+        if self.url.startswith("http"):
+            try:
+                assert self.page is not None
+                await self.page.goto(self.url, wait_until="load")
+            except PlaywrightError as exc:
+                log.warning("could not restore %s after a crash: %s", self.url, exc)
+
+    # --- observation -----------------------------------------------------------------------------------------------
+    async def snapshot(self) -> tuple[str, str]:
+        page = self._page()
+        for attempt in range(4):
+            try:
+                await page.evaluate(ANNOTATE_JS)
+                html = await page.content()
+                self._cookies = await page.context.cookies()
+                break
+            except PlaywrightError as exc:
+                if _is_crash(exc) or page.is_closed():
+                    raise DriverCrashed(str(exc)) from exc
+                if attempt == 3:
+                    raise
+                # The page navigated under us (a late load, a script): wait for it to settle and read it again.
+                try:
+                    await page.wait_for_load_state("load")
+                except PlaywrightError:
+                    pass
+        self.url = page.url
+        return self.url, html
+
+    async def screenshot(self) -> bytes | None:
+        try:
+            return await self._page().screenshot(type="png")
+        except PlaywrightError as exc:
+            log.warning("screenshot failed: %s", exc)
+            return None
+
+    def _page(self) -> Page:
+        if self.page is None or self.page.is_closed():
+            raise DriverCrashed("the page is closed")
+        return self.page
+
+    # --- actions ---------------------------------------------------------------------------------------------------
+    async def goto(self, url: str) -> None:
+        blocked = self.policy.check(url)
+        if blocked:
+            raise ActionFailed("blocked_origin", blocked)
+        t0 = time.perf_counter()
+        await self._navigate(lambda: self._page().goto(url, wait_until="load"), url)
+        self.last_timing = {"action": 0.0, "navigation": (time.perf_counter() - t0) * 1000}
+
+    async def click(self, element: Element) -> None:
+        target = forms.navigation_target(element.node, self.url)
+        loc = self._page().locator(f'[data-shop-id="{element.dom_id}"]')
+        if forms.tag(element.node) == "option":
+            select = loc.locator("xpath=ancestor::select[1]")
+            value = forms._option_value(element.node)
+            await self._act(lambda: select.select_option(value=value), None)
+        else:
+            await self._act(lambda: loc.click(), target)
+
+    async def type_and_submit(self, element: Element, text: str) -> None:
+        target = forms.navigation_target(element.node, self.url, submit=True)
+        loc = self._page().locator(f'[data-shop-id="{element.dom_id}"]')
+
+        async def fill_and_enter():
+            await loc.fill(text)
+            await loc.press("Enter")
+
+        await self._act(fill_and_enter, target)
+
+    async def _act(self, do, target: str | None) -> None:
+        """Run `do()`; when it should load a page (`target`), wait for the load, a download or a failure."""
+        if target is not None:
+            blocked = self.policy.check(target)
+            if blocked:
+                raise ActionFailed("blocked_origin", blocked)
+        page = self._page()
+        before = page.url
+        self._blocked.clear()
+        waiters: list[asyncio.Future] = []
+        if target is not None:
+            waiters = [asyncio.ensure_future(page.wait_for_event(ev, timeout=0)) for ev in ("load", "download")]
+            waiters.append(asyncio.ensure_future(page.wait_for_event(
+                "requestfailed", predicate=lambda r: r.is_navigation_request(), timeout=0)))
+        t0 = time.perf_counter()
+        try:
+            try:
+                await do()
+                action_ms = (time.perf_counter() - t0) * 1000
+                if waiters:
+                    done, _ = await asyncio.wait(waiters, timeout=self.timeout_ms / 1000,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    if not done:
+                        await self._stop_loading(before)
+                        raise ActionFailed("navigation_timeout", f"no page loaded within {self.timeout_ms / 1000:g}s")
+                    if waiters[1] in done:
+                        raise ActionFailed("navigation_error", f"{target} is a download; downloads are not allowed")
+                    if waiters[2] in done and not self._blocked:
+                        failed = waiters[2].result()
+                        await self._restore(before)
+                        blocked = self.policy.check(failed.url)
+                        if blocked:  # a redirect out of the origin (Playwright does not route redirect hops)
+                            raise ActionFailed("blocked_origin", blocked)
+                        raise ActionFailed("navigation_error", f"loading {target} failed: {failed.failure}")
+                await page.wait_for_load_state("load")
+            finally:
+                for w in waiters:
+                    w.cancel()
+                await asyncio.gather(*waiters, return_exceptions=True)
+        except PlaywrightTimeout:
+            await self._stop_loading(before)
+            raise ActionFailed("navigation_timeout", f"no page loaded within {self.timeout_ms / 1000:g}s") from None
+        except PlaywrightError as exc:
+            if _is_crash(exc) or page.is_closed():
+                raise DriverCrashed(str(exc)) from exc
+            raise ActionFailed("navigation_error", str(exc).splitlines()[0]) from None
+        total = (time.perf_counter() - t0) * 1000
+        self.last_timing = {"action": action_ms, "navigation": max(0.0, total - action_ms)}
+        if self._blocked or not self.policy.allows(page.url):  # a redirect or a script tried to leave: go back
+            left = self._blocked[0] if self._blocked else page.url
+            await self._restore(before)
+            raise ActionFailed("blocked_origin", f"blocked: {left[:200]!r} is outside the allowed origin(s)")
+
+    async def _stop_loading(self, before: str) -> None:
+        """Abandon a slow load and go back to the page the action started from."""
+        try:
+            await self._page().evaluate("window.stop()")
+        except PlaywrightError:
+            pass
+        await self._restore(before)
+
+    async def _navigate(self, go, url: str) -> None:
+        try:
+            await go()
+        except PlaywrightTimeout:
+            raise ActionFailed("navigation_timeout", f"{url} did not load within {self.timeout_ms / 1000:g}s") from None
+        except PlaywrightError as exc:
+            if _is_crash(exc) or (self.page is not None and self.page.is_closed()):
+                raise DriverCrashed(str(exc)) from exc
+            if self._blocked:
+                raise ActionFailed("blocked_origin", f"blocked: navigation to {self._blocked[0][:200]!r}") from None
+            raise ActionFailed("navigation_error", str(exc).splitlines()[0]) from None
+
+    async def _restore(self, url: str) -> None:
+        if url.startswith("http") and self.policy.allows(url):
+            try:
+                await self._page().goto(url, wait_until="load")
+            except PlaywrightError as exc:
+                log.warning("could not return to %s: %s", url, exc)

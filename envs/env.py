@@ -1,0 +1,283 @@
+"""The shopping environment, Gymnasium-style: `reset()` → `(obs, info)`, `step(action)` → 5-tuple.
+
+One implementation (`AsyncShopEnv`) serves both backends; `ShopEnv` is its synchronous face.
+
+- `terminated`: the shopper bought something (the URL matches `success_url`) or chose `terminate`.
+- `truncated`: the step budget ran out.
+- `reward`: 1.0 on a purchase, else 0.0. Training computes its own rewards from the actions.
+- An invalid action never raises: the page stays as it was, `info["valid"]` is False and `info["error"]` says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from .actions import ActionError, Click, Terminate, TypeAndSubmit, parse_action
+from .errors import ActionFailed, DriverCrashed
+from .observation import ElementRef, Observation
+from .origin import OriginPolicy
+from .simplify import SimplifiedPage, SimplifyConfig, simplify
+
+Backend = Literal["browser", "http"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Settings of one env. Defaults suit the local store."""
+
+    max_steps: int = 30
+    """Step budget; reaching it ends the episode as truncated."""
+    timeout_s: float = 15.0
+    """Timeout of every navigation and action."""
+    screenshots: bool = False
+    """Attach a PNG screenshot to each observation (browser backend only)."""
+    success_url: str = r"/order/[^/?#]+"
+    """A regex on the URL: reaching a matching page is a purchase (the store's order confirmation)."""
+    java_script: bool = True
+    """Run the site's scripts (browser backend). The store works either way."""
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1:
+            raise ValueError(f"Expect max_steps >= 1, actually: {self.max_steps}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"Expect timeout_s > 0, actually: {self.timeout_s}")
+        re.compile(self.success_url)
+
+
+def make_driver(backend: Backend, policy: OriginPolicy, config: EnvConfig, browser=None, trace_path=None):
+    if backend == "http":
+        from .http import HttpDriver
+
+        return HttpDriver(policy, timeout_s=config.timeout_s)
+    if backend == "browser":
+        from .browser import BrowserDriver
+
+        return BrowserDriver(policy, timeout_s=config.timeout_s, browser=browser, java_script=config.java_script,
+                             trace_path=trace_path)
+    raise ValueError(f"Expect backend 'browser' or 'http', actually: {backend!r}")
+
+
+def _crash_message(exc: BaseException) -> str:
+    first = (str(exc).splitlines() or [""])[0][:200]
+    return f"the browser died ({first}); relaunched and restored the last page"
+
+
+class AsyncShopEnv:
+    """A shopper's session on one site, over a real browser (`backend="browser"`) or plain HTTP (`"http"`)."""
+
+    def __init__(
+        self,
+        url: str,
+        backend: Backend = "browser",
+        config: EnvConfig | None = None,
+        simplify_config: SimplifyConfig | None = None,
+        *,
+        browser=None,
+        trace_path: str | Path | None = None,
+        allowed_origins: tuple[str, ...] = (),
+    ):
+        self.start_url = url
+        self.backend = backend
+        self.config = config or EnvConfig()
+        self.simplify_config = simplify_config
+        self.policy = OriginPolicy.for_url(url, *allowed_origins)
+        self.driver = make_driver(backend, self.policy, self.config, browser=browser, trace_path=trace_path)
+        self._page: SimplifiedPage | None = None
+        self._obs: Observation | None = None
+        self._steps = 0
+        self._done = False
+        self._closed = False
+        self._success = re.compile(self.config.success_url)
+
+    @property
+    def observation(self) -> Observation | None:
+        return self._obs
+
+    async def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start a new visitor (fresh cookies) on the start URL, or on `options["url"]` (same origin only)."""
+        if self._closed:
+            raise RuntimeError("reset() on a closed env")
+        url = (options or {}).get("url", self.start_url)
+        await self.driver.start()
+        await self.driver.new_session()
+        self._steps, self._done = 0, False
+        info = self._info()
+        try:
+            await self.driver.goto(url)
+        except ActionFailed as exc:
+            raise ConnectionError(f"cannot open the start page {url}: {exc.message}") from None
+        info["timing_ms"].update(self.driver.last_timing)
+        obs = await self._observe(None, info)
+        return obs, info
+
+    async def step(self, action: Any):
+        """Carry out one action. Never raises for a bad action: see `info["valid"]` and `info["error"]`."""
+        if self._obs is None or self._closed:
+            raise RuntimeError("call reset() before step()")
+        if self._done:
+            raise RuntimeError("the episode has ended; call reset()")
+        self._steps += 1
+        info = self._info()
+        t0 = time.perf_counter()
+        error: str | None = None
+        try:
+            act = parse_action(action)
+            info["action"] = act.model_dump()
+            if isinstance(act, Terminate):
+                self._done = True
+                info["outcome"] = "terminate"
+                info["timing_ms"]["total"] = (time.perf_counter() - t0) * 1000
+                return self._obs, 0.0, True, False, info
+            await self._act(act)
+            info["timing_ms"].update(self.driver.last_timing)
+        except ActionError as exc:
+            error = self._fail(info, "invalid_action", str(exc))
+        except ActionFailed as exc:
+            error = self._fail(info, exc.kind, exc.message)
+        except DriverCrashed as exc:
+            error = self._fail(info, "browser_crashed", _crash_message(exc))
+            await self._recover(info)
+        obs = await self._observe(error, info)
+        terminated = bool(self._success.search(obs.url))
+        if terminated:
+            info["outcome"] = "purchase"
+        truncated = not terminated and self._steps >= self.config.max_steps
+        if truncated:
+            info["outcome"] = "truncated"
+        self._done = terminated or truncated
+        info["timing_ms"]["total"] = (time.perf_counter() - t0) * 1000
+        return obs, 1.0 if terminated else 0.0, terminated, truncated, info
+
+    async def _act(self, act: Click | TypeAndSubmit) -> None:
+        assert self._page is not None
+        element = self._page.elements.get(act.name)
+        if element is None:
+            raise ActionFailed("unknown_name", f"no element named {act.name!r} on this page")
+        if isinstance(act, Click):
+            if element.kind == "input":
+                raise ActionFailed("not_clickable", f"{act.name!r} is a text input: use type_and_submit")
+            await self.driver.click(element)
+        else:
+            if element.kind != "input":
+                raise ActionFailed("not_input", f"{act.name!r} is not a text input: use click")
+            await self.driver.type_and_submit(element, act.text)
+
+    def _fail(self, info: dict, kind: str, message: str) -> str:
+        info.update(valid=False, error=message, error_kind=kind)
+        return message
+
+    async def _recover(self, info: dict) -> None:
+        await self.driver.recover()
+        info["recovered"] = True
+
+    async def _observe(self, error: str | None, info: dict) -> Observation:
+        t0 = time.perf_counter()
+        try:
+            url, html = await self.driver.snapshot()
+        except DriverCrashed as exc:
+            if info.get("recovered"):
+                raise
+            self._fail(info, "browser_crashed", _crash_message(exc))
+            error = error or info["error"]
+            await self._recover(info)
+            url, html = await self.driver.snapshot()
+        t1 = time.perf_counter()
+        page = simplify(html, self.simplify_config)
+        t2 = time.perf_counter()
+        shot = await self.driver.screenshot() if self.config.screenshots else None
+        info["timing_ms"].update(observe=(t1 - t0) * 1000, simplify=(t2 - t1) * 1000)
+        self._page = page
+        self._obs = Observation(
+            url=url, title=page.title, html=page.html,
+            elements=tuple(ElementRef(e.name, e.kind) for e in page.elements.values()),
+            screenshot=shot, last_action_error=error,
+        )
+        return self._obs
+
+    def _info(self) -> dict:
+        return {"step": self._steps, "valid": True, "error": None, "error_kind": None, "recovered": False,
+                "outcome": None, "backend": self.backend, "timing_ms": {}}
+
+    async def close(self) -> None:
+        """Release the page and, if this env owns it, the browser. Calling it twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.driver.close()
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, so synchronous code can drive the async env."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="shop-r1-env", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+
+
+class ShopEnv:
+    """The synchronous env. Same arguments and behaviour as `AsyncShopEnv`.
+
+    >>> env = ShopEnv("http://127.0.0.1:8000/", backend="http")          # doctest: +SKIP
+    >>> obs, info = env.reset()                                           # doctest: +SKIP
+    >>> obs, reward, terminated, truncated, info = env.step(
+    ...     {"type": "type_and_submit", "name": "search_input", "text": "running shoes"})  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str, backend: Backend = "browser", config: EnvConfig | None = None, **kwargs):
+        self._loop = _LoopThread()
+        self.config = config or EnvConfig()
+
+        async def make() -> AsyncShopEnv:
+            return AsyncShopEnv(url, backend, self.config, **kwargs)
+
+        self._env = self._loop.run(make())
+        self._closed = False
+
+    @property
+    def observation(self) -> Observation | None:
+        return self._env.observation
+
+    @property
+    def driver(self):
+        return self._env.driver
+
+    def _deadline(self) -> float:
+        return self.config.timeout_s * 4 + 30  # the env's own timeouts fire first; this only guards against hangs
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        return self._loop.run(self._env.reset(seed=seed, options=options), self._deadline())
+
+    def step(self, action: Any):
+        return self._loop.run(self._env.step(action), self._deadline())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._loop.run(self._env.close(), 60)
+        finally:
+            self._loop.stop()
+
+    def __enter__(self) -> ShopEnv:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,46 @@
+"""What the env returns: the observation the model sees, and the step info that says what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ElementKind = Literal["clickable", "input"]
+
+# Why an action was invalid or a step went wrong. Each is reported in `info["error_kind"]`; none raises.
+ErrorKind = Literal[
+    "invalid_action",      # not a valid action object (bad JSON, unknown type, missing field)
+    "unknown_name",        # no element on this page has that name
+    "not_clickable",       # click on a text input
+    "not_input",           # type_and_submit on something that is not a text input
+    "blocked_origin",      # the action would leave the site's origin
+    "navigation_timeout",  # the page did not load in time
+    "navigation_error",    # the request failed (connection refused, bad URL, HTTP error page)
+    "needs_javascript",    # the http backend cannot run the element's script
+    "browser_crashed",     # the browser or page died; the env relaunched it
+]
+
+
+@dataclass(frozen=True)
+class ElementRef:
+    name: str
+    kind: ElementKind
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The current page as the model sees it: simplified HTML whose interactables carry unique `name`s."""
+
+    url: str
+    title: str
+    html: str
+    elements: tuple[ElementRef, ...]
+    screenshot: bytes | None = field(default=None, repr=False)
+    last_action_error: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.elements]
+
+    def kind_of(self, name: str) -> ElementKind | None:
+        return next((e.kind for e in self.elements if e.name == name), None)

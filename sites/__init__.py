@@ -1,0 +1,1 @@
+"""Local web sites that simulated shoppers visit. `sites.store` is the WebShop-style store."""

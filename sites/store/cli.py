@@ -1,0 +1,52 @@
+"""`shop-r1 store ...`: build, import and serve the local store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="The local WebShop-style store: build a catalog, import WebShop data, serve it.",
+                  no_args_is_help=True)
+
+
+@app.command()
+def build(
+    out: Annotated[Path, typer.Option(help="Where to write the catalog database.")] = Path("catalog.db"),
+    products: Annotated[int, typer.Option(min=1, help="How many products to generate.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same catalog content.")] = 0,
+) -> None:
+    """Generate a deterministic synthetic catalog."""
+    from .generate import build_catalog
+
+    stats = build_catalog(out, n_products=products, seed=seed, progress=True)
+    typer.echo(f"wrote {out} ({stats})")
+
+
+@app.command("import-webshop")
+def import_webshop_cmd(
+    items: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="WebShop items JSON (items_shuffle*.json).")],
+    out: Annotated[Path, typer.Option(help="Where to write the catalog database.")] = Path("catalog.db"),
+) -> None:
+    """Load WebShop's product JSON into a catalog database."""
+    from .webshop import import_webshop
+
+    stats = import_webshop(items, out, progress=True)
+    typer.echo(f"wrote {out} ({stats})")
+
+
+@app.command()
+def serve(
+    db: Annotated[Path | None, typer.Option(help="Catalog database; default: a cached default catalog.")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 = a free one).")] = 8000,
+    variant: Annotated[str, typer.Option(help="Layout variant for A/B tests: a or b.")] = "a",
+) -> None:
+    """Serve the store over HTTP until interrupted."""
+    from .defaults import default_catalog
+    from .server import serve_forever
+
+    if variant not in ("a", "b"):
+        raise typer.BadParameter(f"expected 'a' or 'b', got {variant!r}", param_hint="--variant")
+    serve_forever(db or default_catalog(), host=host, port=port, variant=variant)

@@ -1,0 +1,1 @@
+"""Shop-R1 training: datasets, rewards, SFT and GRPO, evaluation and experiments."""
