@@ -30,7 +30,7 @@ class Click(_Action):
     """
 
     type: Literal["click"] = "click"
-    name: str = Field(min_length=1, max_length=MAX_NAME_LEN, description="The element's `name` attribute.")
+    name: str = Field(min_length=1, max_length=MAX_NAME_LEN, pattern=r"\S", description="The element's `name` attribute.")
 
 
 class TypeAndSubmit(_Action):
@@ -40,7 +40,7 @@ class TypeAndSubmit(_Action):
     """
 
     type: Literal["type_and_submit"] = "type_and_submit"
-    name: str = Field(min_length=1, max_length=MAX_NAME_LEN, description="The input's `name` attribute.")
+    name: str = Field(min_length=1, max_length=MAX_NAME_LEN, pattern=r"\S", description="The input's `name` attribute.")
     text: str = Field(max_length=MAX_TEXT_LEN, description="The text to type.")
 
 
