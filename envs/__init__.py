@@ -1,0 +1,21 @@
+"""The browser environment: pages → simplified HTML with named elements; the paper's JSON actions → a real browser.
+
+>>> from envs import ShopEnv                                  # doctest: +SKIP
+>>> env = ShopEnv("http://127.0.0.1:8000/", backend="browser")  # doctest: +SKIP
+>>> obs, info = env.reset()                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .actions import Action, ActionError, Click, Terminate, TypeAndSubmit, action_adapter, parse_action
+from .env import AsyncShopEnv, EnvConfig, ShopEnv
+from .observation import ElementRef, Observation
+from .origin import OriginPolicy
+from .simplify import Element, SimplifiedPage, SimplifyConfig, simplify
+from .vector import AsyncVectorEnv
+
+__all__ = [
+    "Action", "ActionError", "AsyncShopEnv", "AsyncVectorEnv", "Click", "Element", "ElementRef", "EnvConfig",
+    "Observation", "OriginPolicy", "ShopEnv", "SimplifiedPage", "SimplifyConfig", "Terminate", "TypeAndSubmit",
+    "action_adapter", "parse_action", "simplify",
+]
