@@ -7,7 +7,7 @@ magnitude faster, which is what training rollouts need. It cannot run JavaScript
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -18,6 +18,12 @@ from .simplify import Element
 
 MAX_REDIRECTS = 10
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _normalize(url: str) -> str:
+    """As a browser shows it: an empty path is `/`."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/")) if not parts.path else url
 
 
 class HttpDriver:
@@ -87,7 +93,7 @@ class HttpDriver:
             ctype = resp.headers.get("content-type", "text/html").split(";")[0].strip().lower()
             if ctype not in HTML_TYPES:
                 raise ActionFailed("navigation_error", f"{url} is not a page ({ctype}); downloads are not followed")
-            self.url, self.html = str(resp.url), resp.text
+            self.url, self.html = _normalize(str(resp.url)), resp.text
             return
         raise ActionFailed("navigation_error", f"more than {MAX_REDIRECTS} redirects from {url}")
 

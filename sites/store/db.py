@@ -1,6 +1,9 @@
 """The catalog's SQLite schema and its writer. Readers live in `catalog.py`.
 
 Products are rows of `products`; `products_fts` is an external-content FTS5 index over their text, ranked with BM25.
+`search_keys` is a narrow copy of what search filters, sorts and counts by (one small row per product, the department
+and brand folded into one integer `code` from `facet_values`), so that a search touches a few megabytes rather than
+the wide product rows.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 
 from .models import Product, Review
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: search_keys and facet_values
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,6 +45,19 @@ CREATE TABLE reviews (
     body TEXT NOT NULL,
     date TEXT NOT NULL
 );
+CREATE TABLE facet_values (
+    code INTEGER PRIMARY KEY,
+    department TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    UNIQUE (department, brand)
+);
+CREATE TABLE search_keys (
+    id INTEGER PRIMARY KEY,     -- products.id
+    code INTEGER NOT NULL,      -- facet_values.code
+    price_min REAL NOT NULL,
+    rating REAL NOT NULL,
+    review_count INTEGER NOT NULL
+);
 CREATE VIRTUAL TABLE products_fts USING fts5(
     title, brand, category, description, bullets,
     content='products', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
@@ -54,6 +70,19 @@ CREATE INDEX products_department ON products(department, rating);
 CREATE INDEX products_brand ON products(brand);
 CREATE INDEX products_price ON products(price_min);
 CREATE INDEX products_rating ON products(rating, review_count);
+CREATE INDEX search_keys_popular ON search_keys(review_count DESC, rating DESC);
+CREATE INDEX search_keys_price ON search_keys(price_min);
+CREATE INDEX search_keys_rating ON search_keys(rating DESC, review_count DESC);
+"""
+
+# Derived tables, filled from `products` by `finalize_catalog` (and by `catalog.py` for catalogs of schema 1).
+SEARCH_KEYS_FILL = """
+INSERT INTO {schema}facet_values (department, brand)
+    SELECT DISTINCT department, brand FROM products ORDER BY department, brand;
+INSERT INTO {schema}search_keys (id, code, price_min, rating, review_count)
+    SELECT p.id, f.code, p.price_min, p.rating, p.review_count
+    FROM products p JOIN {schema}facet_values f ON f.department = p.department AND f.brand = p.brand
+    ORDER BY p.id;
 """
 
 PRODUCT_COLUMNS = (
@@ -63,7 +92,7 @@ PRODUCT_COLUMNS = (
 
 
 def create_catalog_db(path: str | Path) -> sqlite3.Connection:
-    """Create a fresh, empty catalog at `path` (replacing any file there) and return a connection tuned for bulk load."""
+    """Create a fresh, empty catalog at `path` (replacing any file there); return a connection tuned for bulk load."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-journal", "-wal", "-shm"):
@@ -87,7 +116,8 @@ def insert_products(conn: sqlite3.Connection, items: Iterable[tuple[Product, lis
     """Insert products with their reviews, in order. Returns how many products were inserted."""
     n = 0
     for product, reviews in items:
-        cur = conn.execute(f"INSERT INTO products ({PRODUCT_COLUMNS}) VALUES ({','.join('?' * 14)})", product_row(product))
+        cur = conn.execute(f"INSERT INTO products ({PRODUCT_COLUMNS}) VALUES ({','.join('?' * 14)})",
+                           product_row(product))
         pid = cur.lastrowid
         conn.executemany(
             "INSERT INTO reviews (product_id, author, rating, title, body, date) VALUES (?,?,?,?,?,?)",
@@ -115,6 +145,7 @@ def finalize_catalog(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
         " SELECT id, title, brand, category, description, bullets FROM products"
     )
     conn.execute("INSERT INTO products_fts (products_fts) VALUES ('optimize')")
+    conn.executescript(SEARCH_KEYS_FILL.format(schema=""))
     conn.executescript(INDEXES)
     meta = {"schema_version": str(SCHEMA_VERSION), **meta}
     conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", sorted(meta.items()))

@@ -1,0 +1,353 @@
+"""Plumbing shared by the store's routers: layout variants, templates, dependencies, sessions and safe URLs."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, quote_from_bytes, urlencode, urlsplit
+
+import jinja2
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .analytics import Analytics
+from .catalog import Catalog
+from .models import Product, SortKey
+from .state import StateStore
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).parent
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+STATIC_DIR = PACKAGE_DIR / "static"
+
+STORE_NAME = "ShopR1"
+SESSION_COOKIE = "shop_sid"
+_SID_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+MAX_QUERY_CHARS = 500  # longer search text is cut before it reaches the search engine and the page
+MAX_ASIN_CHARS = 64
+
+
+# -- layout variants ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Variant:
+    """One layout of the store, as a UX team would A/B test it. Both are complete, working shops."""
+
+    name: Literal["a", "b"]
+    filters: Literal["sidebar", "topbar"]  # where the refinements sit on the results page
+    results: Literal["list", "grid"]  # one wide row per result, or a dense card grid
+    per_page: int  # results per page
+    buy_now_label: str
+    buy_now_position: Literal["after_add_to_cart", "above_options"]
+    description: str
+
+
+VARIANTS: dict[str, Variant] = {
+    "a": Variant(name="a", filters="sidebar", results="list", per_page=10, buy_now_label="Buy Now",
+                 buy_now_position="after_add_to_cart",
+                 description="Refinements in a left sidebar; 10 results per page as a list with feature bullets; "
+                             "'Buy Now' under 'Add to Cart', buying the chosen quantity."),
+    "b": Variant(name="b", filters="topbar", results="grid", per_page=20, buy_now_label="Buy now — fast checkout",
+                 buy_now_position="above_options",
+                 description="Refinements in a bar above the results; 20 results per page as a compact card grid; "
+                             "'Buy now — fast checkout' above the options, buying one."),
+}
+
+
+def get_variant_spec(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise ValueError(f"expected variant 'a' or 'b', got {name!r}")
+    return VARIANTS[name]
+
+
+class PageError(HTTPException):
+    """An HTTP error shown as a friendly page, with links that help the visitor carry on: [(text, href), ...]."""
+
+    def __init__(self, status_code: int, detail: str, links: list[tuple[str, str]] | None = None):
+        super().__init__(status_code, detail)
+        self.links = links or []
+
+
+# -- dependencies -------------------------------------------------------------------------------------------------
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def get_state(request: Request) -> StateStore:
+    return request.app.state.store
+
+
+def get_analytics(request: Request) -> Analytics:
+    return request.app.state.analytics
+
+
+def get_variant(request: Request) -> Variant:
+    return request.app.state.variant
+
+
+def get_sid(request: Request) -> str:
+    """The visitor's session id, set by `SessionMiddleware`."""
+    return request.state.sid
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+StateDep = Annotated[StateStore, Depends(get_state)]
+AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
+VariantDep = Annotated[Variant, Depends(get_variant)]
+SidDep = Annotated[str, Depends(get_sid)]
+
+
+def request_path(request: Request) -> str:
+    """The path with its query string, as the visitor requested it."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def track(request: Request, type: str, payload: dict[str, Any] | None = None) -> None:
+    """Record an analytics event for this request's session (HEAD requests are not visits and record nothing)."""
+    if request.method == "HEAD":
+        return
+    request.app.state.analytics.record(request.state.sid, request.app.state.variant.name, type,
+                                       request_path(request), payload)
+
+
+def page_view(request: Request) -> None:
+    """Router dependency of every HTML route: keep the session alive and log a page view (GET only)."""
+    store: StateStore = request.app.state.store
+    store.touch_session(request.state.sid, request.app.state.variant.name)
+    if request.method == "GET":
+        request.state.previous_page = store.swap_memo(request.state.sid, "page", request.url.path)
+        track(request, "page_view", {})
+
+
+# -- sessions -----------------------------------------------------------------------------------------------------
+
+def valid_sid(value: str | None) -> bool:
+    return bool(value) and _SID_RE.fullmatch(value) is not None
+
+
+class SessionMiddleware:
+    """Gives every visitor a random session id in an HttpOnly, SameSite=Lax cookie, and sets security headers.
+
+    A pure ASGI middleware (no request body buffering). A cookie that is not a well-formed id is replaced, and a query
+    string with raw non-UTF-8 bytes is percent-encoded (Starlette's `request.url` would fail on it).
+    """
+
+    def __init__(self, app: ASGIApp, cookie: str = SESSION_COOKIE):
+        self.app = app
+        self.cookie = cookie
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sid = None
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie":
+                try:
+                    jar = SimpleCookie(value.decode("latin-1"))
+                except Exception:  # a malformed Cookie header is the visitor's problem, not a 500
+                    continue
+                if self.cookie in jar:
+                    sid = jar[self.cookie].value
+        query = scope.get("query_string", b"")
+        try:
+            query.decode("utf-8")
+        except UnicodeDecodeError:  # raw non-UTF-8 bytes (a client that did not percent-encode): encode them for it
+            scope["query_string"] = quote_from_bytes(query, safe="&=+%;/?:@,$!*'()~").encode("ascii")
+        fresh = not valid_sid(sid)
+        if fresh:
+            sid = StateStore.new_session_id()
+        scope.setdefault("state", {})["sid"] = sid
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if fresh:
+                    headers.append("set-cookie", f"{self.cookie}={sid}; Path=/; HttpOnly; SameSite=Lax")
+                headers.setdefault("x-content-type-options", "nosniff")
+                headers.setdefault("referrer-policy", "same-origin")
+                headers.setdefault("content-security-policy",
+                                   "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
+                                   " frame-ancestors 'none'; base-uri 'none'")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# -- URLs ---------------------------------------------------------------------------------------------------------
+
+SEARCH_PARAM_ORDER = ("q", "department", "brand", "price_min", "price_max", "min_rating", "sort", "page")
+REFINEMENT_PARAMS = ("department", "brand", "price_min", "price_max", "min_rating")
+
+
+def fmt_number(x: float | int) -> str:
+    """25.0 -> '25', 24.5 -> '24.5': the short form used in URLs and labels."""
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    if isinstance(x, float):
+        return f"{x:.2f}".rstrip("0").rstrip(".")
+    return str(x)
+
+
+def search_url(params: Mapping[str, Any], **changes: Any) -> str:
+    """The /search URL for `params` with `changes` applied (None removes a parameter). Defaults are left out."""
+    merged = {**params, **changes}
+    items: list[tuple[str, str]] = []
+    for key in SEARCH_PARAM_ORDER:
+        value = merged.get(key)
+        if value is None or value == "" or (key == "sort" and value == "relevance") or (key == "page" and value == 1):
+            continue
+        items.append((key, fmt_number(value) if isinstance(value, int | float) else str(value)))
+    return "/search?" + urlencode(items) if items else "/search"
+
+
+def slug(text: str, sep: str = "-") -> str:
+    """Lower-case word characters joined by `sep`: 'Navy Blue' -> 'navy-blue'."""
+    return sep.join(re.findall(r"\w+", text.lower()))
+
+
+def option_key(group: str) -> str:
+    """The query/form parameter name of an option group: 'Item Size' -> 'item_size'."""
+    return slug(group, "_") or "option"
+
+
+def product_url(asin: str, selection: Mapping[str, str] | None = None, back: str | None = None,
+                groups: Mapping[str, list[str]] | None = None) -> str:
+    """/product/{asin} with the chosen options (as value slugs) and the results page to go back to."""
+    items: list[tuple[str, str]] = []
+    for group, value in (selection or {}).items():
+        if groups is None or group in groups:
+            items.append((option_key(group), slug(value) or value))
+    if back:
+        items.append(("from", back))
+    url = f"/product/{quote(asin, safe='')}"
+    return f"{url}?{urlencode(items)}" if items else url
+
+
+def resolve_option(values: list[str], given: str) -> str | None:
+    """The option value that `given` names: the exact value, else the one whose slug matches. None if none does."""
+    if given in values:
+        return given
+    wanted = slug(given)
+    if not wanted:
+        return None
+    for value in values:
+        if slug(value) == wanted:
+            return value
+    lowered = given.casefold()
+    return next((v for v in values if v.casefold() == lowered), None)
+
+
+def safe_back_path(value: str | None) -> str | None:
+    """`value` if it is a same-site results or home path ('/search?...' or '/'), else None: never an open redirect."""
+    if not value or len(value) > 4096 or any(ord(c) < 32 or c == "\\" for c in value):
+        return None
+    if not value.startswith("/") or value.startswith("//"):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme or parts.netloc or parts.path not in ("/", "/search"):
+        return None
+    return value
+
+
+# -- presentation helpers -----------------------------------------------------------------------------------------
+
+def money(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+def star_text(rating: float) -> str:
+    """Five characters of stars for display, rounded to the nearest whole star: 4.3 -> '★★★★☆'."""
+    full = max(0, min(5, math.floor(rating + 0.5)))
+    return "★" * full + "☆" * (5 - full)
+
+
+def initials(title: str) -> str:
+    words = [w for w in re.findall(r"[^\W_]+", title) if w]
+    letters = "".join(w[0] for w in words[:2]).upper()
+    return letters or "?"
+
+
+DEPARTMENT_COLOURS = (
+    ("#dbeafe", "#1e3a8a"), ("#dcfce7", "#14532d"), ("#fef3c7", "#78350f"), ("#fce7f3", "#831843"),
+    ("#ede9fe", "#4c1d95"), ("#e0f2fe", "#0c4a6e"), ("#ffedd5", "#7c2d12"), ("#f1f5f9", "#0f172a"),
+    ("#ccfbf1", "#134e4a"), ("#fee2e2", "#7f1d1d"),
+)
+
+
+def department_colours(department: str) -> tuple[str, str]:
+    """A (background, foreground) pair that is stable for a department name."""
+    return DEPARTMENT_COLOURS[zlib.crc32(department.encode("utf-8", "replace")) % len(DEPARTMENT_COLOURS)]
+
+
+# -- templates ----------------------------------------------------------------------------------------------------
+
+SORT_LABELS: dict[SortKey, str] = {
+    "relevance": "Relevance",
+    "price_asc": "Price: Low to High",
+    "price_desc": "Price: High to Low",
+    "rating": "Avg. Customer Review",
+}
+
+PRICE_BUCKETS: tuple[tuple[float | None, float | None, str], ...] = (
+    (None, 25, "Under $25"),
+    (25, 50, "$25 to $50"),
+    (50, 100, "$50 to $100"),
+    (100, 200, "$100 to $200"),
+    (200, None, "$200 & above"),
+)
+RATING_STEPS = (4, 3, 2, 1)
+
+
+def _make_env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,  # every template is HTML: all interpolated text is escaped
+        auto_reload=False,  # compiled once, never re-stat'ed
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals.update(
+        STORE_NAME=STORE_NAME, search_url=search_url, product_url=product_url, money=money, star_text=star_text,
+        fmt_number=fmt_number, option_key=option_key, slug=slug, SORT_LABELS=SORT_LABELS,
+        PRICE_BUCKETS=PRICE_BUCKETS, RATING_STEPS=RATING_STEPS, image_url=image_url,
+    )
+    return env
+
+
+def image_url(product: Product) -> str:
+    return f"/img/{quote(product.asin, safe='')}.svg"
+
+
+templates = _make_env()
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page with the context every page needs (variant, cart count, search box text)."""
+    app_state = request.app.state
+    sid = getattr(request.state, "sid", None)
+    base = {
+        "request_path": request.url.path,
+        "variant": app_state.variant,
+        "cart_count": app_state.store.cart_count(sid) if sid else 0,
+        "q": "",
+        "page_name": template.removesuffix(".html"),
+    }
+    html = templates.get_template(template).render({**base, **context})
+    return HTMLResponse(html, status_code=status_code)
