@@ -278,7 +278,7 @@ def test_non_string_inputs() -> None:
 # Hypothesis
 
 
-_names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60)
+_names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60).filter(lambda s: not s.isspace())
 _rationales = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=300).filter(str.strip)
 _actions = st.one_of(
     st.builds(Click, name=_names),

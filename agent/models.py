@@ -1,0 +1,329 @@
+"""Local transformers models for the shopper: loading, and batched generation shared by `LocalPolicy` and the server.
+
+`load_tokenizer` exists because transformers 5.x `AutoTokenizer` picks the tokenizer class from the model's
+`config.json` (`model_type: qwen2` -> `Qwen2Tokenizer`), which rebuilds the pre-tokenizer from the class's defaults:
+a byte-level BPE trained locally with another split rule then encodes the same text to different ids than it was
+trained (and the model fine-tuned) with. Loading `tokenizer.json` as is with `PreTrainedTokenizerFast` keeps the ids.
+
+`LocalEngine.generate` turns a list of prompts into completions with one `model.generate` per group of requests that
+share sampling settings (in practice: one per batch), left-padded, seeded, one call at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Completion",
+    "EngineStats",
+    "GenerationRequest",
+    "LocalEngine",
+    "combine_seeds",
+    "encode_plain",
+    "load_model",
+    "load_tokenizer",
+    "resolve_device",
+    "resolve_dtype",
+]
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+FinishReason = Literal["stop", "length"]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_tokenizer(model_dir: str | Path) -> Any:
+    """The tokenizer of `model_dir`, ready for batched generation (left padding, a pad token).
+
+    With a `tokenizer.json` it is loaded as is with `PreTrainedTokenizerFast` (ids exactly as trained); otherwise with
+    `AutoTokenizer`. A missing pad token becomes the EOS token (or `<|endoftext|>` when the vocabulary has it).
+    """
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"Expect a model directory, actually: {model_dir} does not exist")
+    if (model_dir / "tokenizer.json").is_file():
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(model_dir))
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        vocab = tokenizer.get_vocab()
+        if "<|endoftext|>" in vocab:
+            tokenizer.pad_token = "<|endoftext|>"
+        elif tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        else:
+            raise ValueError(f"Expect a pad or EOS token in the tokenizer of {model_dir}, actually: neither")
+    return tokenizer
+
+
+def encode_plain(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of `text` without added special tokens.
+
+    Fast tokenizers encode through their Rust backend directly: the same ids, less Python overhead, and no
+    truncation/padding state touched, so several threads can encode with one tokenizer.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return list(backend.encode(text, add_special_tokens=False).ids)
+    return list(tokenizer.encode(text, add_special_tokens=False))
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """`auto` is CUDA when available, else CPU.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"Expect device 'auto', 'cpu' or 'cuda[:N]', actually: {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"Expect a CUDA GPU for device={device!r}, actually: torch sees none; use --device cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:
+    """`auto` is bfloat16 on a GPU and float32 on CPU (bf16 matmuls on CPU are slow and lossy).
+
+    >>> resolve_dtype("auto", torch.device("cpu")), resolve_dtype("bf16")
+    (torch.float32, torch.bfloat16)
+    """
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+             "fp32": torch.float32, "float32": torch.float32}
+    if dtype == "auto":
+        return torch.bfloat16 if device is not None and device.type == "cuda" else torch.float32
+    if dtype not in names:
+        raise ValueError(f"Expect dtype 'auto' or one of {sorted(names)}, actually: {dtype!r}")
+    return names[dtype]
+
+
+def load_model(model_dir: str | Path, device: str = "auto", dtype: str | torch.dtype = "auto") -> Any:
+    """A causal LM from `model_dir`, on `device`, in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype)
+    model.to(dev)
+    model.eval()
+    logger.info("loaded %s on %s (%s, %.1fM parameters)", model_dir, dev, torch_dtype,
+                sum(p.numel() for p in model.parameters()) / 1e6)
+    return model
+
+
+def combine_seeds(*parts: Any) -> int:
+    """A stable 63-bit seed from any reprs (not Python's salted `hash`).
+
+    >>> combine_seeds(1, "a") == combine_seeds(1, "a") != combine_seeds(1, "b")
+    True
+    """
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Generation
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt (token ids, chat template already applied) and how to sample its completion."""
+
+    prompt_ids: tuple[int, ...]
+    max_new_tokens: int = 256
+    temperature: float = 0.6
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A completion: text without special tokens, why it ended, and token counts (the EOS token counts)."""
+
+    text: str
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class EngineStats:
+    """What the engine did. `batch_sizes` keeps the most recent `RECENT` generate calls; the counts are totals."""
+
+    RECENT = 4096
+
+    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=EngineStats.RECENT))
+    generate_calls: int = 0
+    requests: int = 0
+    max_batch_size: int = 0
+    new_tokens: int = 0
+    generate_seconds: float = 0.0
+
+    def record(self, batch_size: int, new_tokens: int, seconds: float) -> None:
+        self.batch_sizes.append(batch_size)
+        self.generate_calls += 1
+        self.requests += batch_size
+        self.max_batch_size = max(self.max_batch_size, batch_size)
+        self.new_tokens += new_tokens
+        self.generate_seconds += seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"generate_calls": self.generate_calls, "requests": self.requests,
+                "mean_batch_size": round(self.requests / self.generate_calls, 2) if self.generate_calls else 0.0,
+                "max_batch_size": self.max_batch_size, "new_tokens": self.new_tokens,
+                "generate_seconds": round(self.generate_seconds, 4),
+                "tokens_per_s": round(self.new_tokens / self.generate_seconds, 1) if self.generate_seconds else 0.0}
+
+
+class LocalEngine:
+    """A causal LM and its tokenizer that generate for many prompts at once; thread-safe, one generate at a time.
+
+    The model's own `generation_config` sampling defaults (top_k, repetition_penalty, ...) are replaced by a clean
+    config holding only the special token ids, so a request samples with exactly its temperature and top_p (the
+    OpenAI semantics; start vLLM with `--generation-config vllm` to match).
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, *, name: str = "local") -> None:
+        from transformers import GenerationConfig
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.stats = EngineStats()
+        self._lock = threading.Lock()
+        if tokenizer.pad_token_id is None:
+            raise ValueError("Expect a tokenizer with a pad token, actually: none (load it with load_tokenizer)")
+        tokenizer.padding_side = "left"
+        self.eos_token_ids = self._eos_ids(model, tokenizer)
+        model.generation_config = GenerationConfig(
+            eos_token_id=list(self.eos_token_ids), pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=getattr(model.generation_config, "bos_token_id", None),
+        )
+        self.max_length = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, device: str = "auto", dtype: str | torch.dtype = "auto",
+                        name: str | None = None) -> LocalEngine:
+        return cls(load_model(model_dir, device, dtype), load_tokenizer(model_dir), name=name or Path(model_dir).name)
+
+    @staticmethod
+    def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
+        ids: list[int] = []
+        configured = getattr(model.generation_config, "eos_token_id", None)
+        ids += configured if isinstance(configured, list) else [configured]
+        ids.append(tokenizer.eos_token_id)
+        vocab = tokenizer.get_vocab()
+        ids += [vocab[t] for t in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>") if t in vocab]
+        return tuple(dict.fromkeys(i for i in ids if isinstance(i, int)))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ---------------------------------------------------------------------------------------------------------------
+
+    def chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
+        """The chat template applied to `messages`, ending with the assistant generation prompt."""
+        return self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text`, no special tokens added (the chat template already has them)."""
+        return encode_plain(self.tokenizer, text)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """Completions in request order. Blocking: call it from a worker thread in async code."""
+        if not requests:
+            return []
+        groups: dict[tuple[float, float], list[int]] = {}
+        for i, req in enumerate(requests):
+            if not req.prompt_ids:
+                raise ValueError(f"Expect a non-empty prompt, actually: request {i} has no tokens")
+            if req.max_new_tokens < 1:
+                raise ValueError(f"Expect max_new_tokens >= 1, actually: {req.max_new_tokens}")
+            key = (0.0, 1.0) if req.temperature <= 0 else (float(req.temperature), float(req.top_p))
+            groups.setdefault(key, []).append(i)
+        out: list[Completion | None] = [None] * len(requests)
+        with self._lock:
+            for (temperature, top_p), indices in groups.items():
+                batch = [requests[i] for i in indices]
+                for i, completion in zip(indices, self._generate_group(batch, temperature, top_p), strict=True):
+                    out[i] = completion
+        return [c for c in out if c is not None]
+
+    def _generate_group(self, batch: list[GenerationRequest], temperature: float, top_p: float) -> list[Completion]:
+        from transformers import GenerationConfig, set_seed
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(r.prompt_ids) for r in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, req in enumerate(batch):  # left padding: the prompts end where generation starts
+            input_ids[row, width - len(req.prompt_ids):] = torch.tensor(req.prompt_ids, dtype=torch.long)
+            attention[row, width - len(req.prompt_ids):] = 1
+        max_new = max(r.max_new_tokens for r in batch)
+        if temperature > 0:
+            config = GenerationConfig(do_sample=True, temperature=temperature, top_p=top_p, top_k=0,
+                                      max_new_tokens=max_new)
+        else:
+            config = GenerationConfig(do_sample=False, max_new_tokens=max_new)
+        seeds = [r.seed for r in batch]
+        if any(s is not None for s in seeds):
+            # One RNG stream per generate: reproducible for the same batch, not per request across batchings.
+            set_seed(combine_seeds(*seeds) % (2**32))
+        start = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                                         generation_config=config)
+        elapsed = time.perf_counter() - start
+        new = output[:, width:].tolist()
+        completions = [self._finish(req, ids) for req, ids in zip(batch, new, strict=True)]
+        self.stats.record(len(batch), sum(c.completion_tokens for c in completions), elapsed)
+        logger.debug("generate: batch %d, %d new tokens max, %.3fs", len(batch), max_new, elapsed)
+        return completions
+
+    def _finish(self, req: GenerationRequest, ids: list[int]) -> Completion:
+        eos = set(self.eos_token_ids)
+        ids = ids[: req.max_new_tokens]
+        end = next((k for k, t in enumerate(ids) if t in eos), None)
+        reason: FinishReason = "length"
+        if end is not None:
+            ids, reason = ids[: end + 1], "stop"
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if req.stop:
+            cut = min((text.find(s) for s in req.stop if s and s in text), default=-1)
+            if cut >= 0:
+                text, reason = text[:cut], "stop"
+                ids = ids[: self._tokens_through(ids, cut)]
+        return Completion(text=text, finish_reason=reason, prompt_tokens=len(req.prompt_ids),
+                          completion_tokens=len(ids))
+
+    def _tokens_through(self, ids: list[int], chars: int) -> int:
+        """The fewest leading tokens whose text reaches past `chars` characters (where a stop string began)."""
+        for k in range(1, len(ids) + 1):
+            if len(self.tokenizer.decode(ids[:k], skip_special_tokens=True)) > chars:
+                return k
+        return len(ids)

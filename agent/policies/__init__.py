@@ -1,0 +1,48 @@
+"""Shopper policies behind one interface. `make_policy(name, **options)` builds one by name.
+
+- `scripted`: a persona-driven, seeded, human-like shopper (no model); the reference labeller.
+- `openai`: any OpenAI-compatible Chat Completions server (`vllm serve`, or `shop-r1 serve-policy`).
+- `local`: a transformers causal LM from a local directory, batched in-process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Batcher, Policy, PolicyRequest, PolicyResponse
+
+POLICY_NAMES = ("scripted", "openai", "local")
+
+__all__ = ["POLICY_NAMES", "Batcher", "Policy", "PolicyRequest", "PolicyResponse", "make_policy"]
+
+
+def make_policy(name: str, **options: Any) -> Policy:
+    """Build a policy by name. Options that are None are left at the policy's defaults.
+
+    - scripted: no options.
+    - openai: `base_url` (one, or several comma-separated), `model`, `api_key`, `temperature`, `max_tokens`,
+      `concurrency`, `structured`.
+    - local: `model` (a directory), `device`, `temperature`, `max_new_tokens`, `max_batch`.
+    """
+    options = {k: v for k, v in options.items() if v is not None}
+    if name == "scripted":
+        from .scripted import ScriptedPolicy
+
+        return ScriptedPolicy()
+    if name == "openai":
+        from .openai_policy import OpenAIPolicy, OpenAIPolicyConfig
+
+        if "base_url" not in options or "model" not in options:
+            raise ValueError("the openai policy needs --base-url URL[,URL...] and --model NAME")
+        urls = tuple(u.strip() for u in str(options.pop("base_url")).split(",") if u.strip())
+        fields = OpenAIPolicyConfig.__dataclass_fields__
+        return OpenAIPolicy(OpenAIPolicyConfig(base_urls=urls, **{k: v for k, v in options.items() if k in fields}))
+    if name == "local":
+        from .local import LocalPolicy, LocalPolicyConfig
+
+        if "model" not in options:
+            raise ValueError("the local policy needs --model DIR (a transformers model directory)")
+        fields = LocalPolicyConfig.__dataclass_fields__
+        return LocalPolicy(LocalPolicyConfig(model_dir=options.pop("model"),
+                                             **{k: v for k, v in options.items() if k in fields}))
+    raise ValueError(f"Expect a policy in {', '.join(POLICY_NAMES)}, actually: {name!r}")

@@ -1,0 +1,645 @@
+"""An OpenAI-compatible Chat Completions server over a local transformers model, batching concurrent requests.
+
+`POST /v1/chat/completions` requests go into an asyncio queue; a batching loop gathers up to `max_batch` of them
+(waiting at most `batch_wait_ms` for more once one arrives) and runs them as one `generate` in a worker thread. While
+a batch generates, new requests queue up and form the next batch.
+
+Supported: `messages` (text content), `temperature` (default 1.0, as OpenAI), `top_p`, `max_tokens` /
+`max_completion_tokens`, `n=1`, `seed`, `stop`, `response_format`. `response_format` is accepted (`text`,
+`json_object`, `json_schema`) but decoding is NOT constrained here (that is out of scope; use `--engine vllm` for
+it): for the shopper-step schema the output is checked with `parse_step` after generation and the verdict is returned
+in the extra response field `shop_r1.structured`. Streaming, tools, logprobs and `n > 1` are not supported. Bad
+request bodies get a 400 in OpenAI's error shape (`{"error": {"message", "type", "param", "code"}}`), never a 500.
+
+Also `GET /v1/models`, `GET /health` and `GET /stats` (batch sizes, response formats seen).
+
+>>> with PolicyServer("runs/sft/final") as server:  # doctest: +SKIP
+...     client = AsyncOpenAI(base_url=server.base_url, api_key="x")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import shlex
+import shutil
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Annotated, Any, Literal
+
+import typer
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .models import Completion, GenerationRequest, LocalEngine, resolve_device, resolve_dtype
+from .schema import ParseError, parse_step
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ChatCompletionRequest",
+    "PolicyServer",
+    "ServerStats",
+    "create_policy_app",
+    "serve_policy",
+    "serve_policy_command",
+    "vllm_command",
+]
+
+SHOPPER_SCHEMA_NAME = "shopper_step"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Request bodies
+
+
+class _TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    """One message; `content` is a string or a list of text parts (images are not supported)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[_TextPart]
+
+    def text(self) -> str:
+        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+
+class JsonSchemaSpec(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+
+class ResponseFormat(BaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaSpec | None = None
+
+    def label(self) -> str:
+        if self.type == "json_schema" and self.json_schema is not None:
+            return f"json_schema:{self.json_schema.name}"
+        return self.type
+
+
+class ChatCompletionRequest(BaseModel):
+    """The subset of OpenAI's chat completion request that this server honours; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    stream: bool | None = None
+    response_format: ResponseFormat | None = None
+
+    @field_validator("n")
+    @classmethod
+    def _one(cls, value: int | None) -> int | None:
+        if value is not None and value != 1:
+            raise ValueError(f"Expect n=1 (one completion per request), actually: {value}")
+        return value
+
+    @field_validator("stream")
+    @classmethod
+    def _no_stream(cls, value: bool | None) -> bool | None:
+        if value:
+            raise ValueError("Expect stream=false (streaming is not supported), actually: true")
+        return value
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > 16:
+            raise ValueError(f"Expect at most 16 stop strings, actually: {len(value)}")
+        return value
+
+    def stop_strings(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        stops = [self.stop] if isinstance(self.stop, str) else self.stop
+        return tuple(s for s in stops if s)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Errors in OpenAI's shape
+
+
+class APIError(Exception):
+    """An error answered as `{"error": {...}}` with `status`."""
+
+    def __init__(self, status: int, message: str, type: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+
+
+def _error_response(status: int, message: str, type: str = "invalid_request_error", param: str | None = None,
+                    code: str | None = None) -> JSONResponse:
+    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return _error_response(exc.status, exc.message, exc.type, exc.param, exc.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        param = ".".join(loc) or None
+        if first.get("type") == "json_invalid":
+            message = f"Expect a JSON request body, actually: invalid JSON ({first.get('msg', '')})"
+            param = None
+        else:
+            parts = [f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', '')}"
+                     for e in errors[:3]]
+            message = "; ".join(parts)
+        return _error_response(400, message, param=param, code="invalid_request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return _error_response(exc.status_code, str(exc.detail), kind)
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("internal error")
+        return _error_response(500, f"internal error: {type(exc).__name__}: {exc}", "server_error")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Batching
+
+
+@dataclass
+class ServerStats:
+    """What the server saw. `batch_sizes` and `latencies_s` keep the most recent `RECENT`; the counts are totals."""
+
+    RECENT = 4096
+
+    requests: int = 0
+    batches: int = 0
+    max_batch_size: int = 0
+    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=ServerStats.RECENT))
+    latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=ServerStats.RECENT))
+    response_formats: Counter[str] = field(default_factory=Counter)
+    structured_valid: int = 0
+    structured_invalid: int = 0
+
+    def record_batch(self, size: int) -> None:
+        self.batches += 1
+        self.max_batch_size = max(self.max_batch_size, size)
+        self.batch_sizes.append(size)
+
+    def as_dict(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_s)
+        recent = list(self.batch_sizes)
+        return {
+            "requests": self.requests,
+            "batches": self.batches,
+            "max_batch_size": self.max_batch_size,
+            "mean_batch_size_recent": round(sum(recent) / len(recent), 2) if recent else 0.0,
+            "response_formats": dict(self.response_formats),
+            "structured_valid": self.structured_valid,
+            "structured_invalid": self.structured_invalid,
+            "latency_p50_s_recent": round(lat[len(lat) // 2], 4) if lat else None,
+            "latency_p90_s_recent": round(lat[int(len(lat) * 0.9)], 4) if lat else None,
+        }
+
+
+@dataclass
+class _Pending:
+    request: GenerationRequest
+    future: asyncio.Future[tuple[Completion, int]]
+
+
+class _BatchLoop:
+    """Gathers queued generation requests into batches of at most `max_batch`, one `generate` at a time."""
+
+    def __init__(self, engine: LocalEngine, max_batch: int, wait_s: float, stats: ServerStats) -> None:
+        self.engine, self.max_batch, self.wait_s, self.stats = engine, max_batch, wait_s, stats
+        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name="policy-batch-loop")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        while not self.queue.empty():
+            pending = self.queue.get_nowait()
+            if not pending.future.done():
+                pending.future.set_exception(APIError(503, "the server is shutting down", "server_error"))
+
+    async def submit(self, request: GenerationRequest) -> tuple[Completion, int]:
+        future: asyncio.Future[tuple[Completion, int]] = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Pending(request, future))
+        return await future
+
+    async def _gather(self) -> list[_Pending]:
+        batch = [await self.queue.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_s
+        while len(batch) < self.max_batch:
+            remaining = deadline - loop.time()
+            try:
+                item = self.queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(self.queue.get(),
+                                                                                             remaining)
+            except (asyncio.QueueEmpty, TimeoutError):
+                break
+            batch.append(item)
+        return [p for p in batch if not p.future.done()]  # a client that went away needs no generate
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._gather()
+            if not batch:
+                continue
+            self.stats.record_batch(len(batch))
+            try:
+                completions = await asyncio.to_thread(self.engine.generate, [p.request for p in batch])
+            except Exception as exc:  # a failed generate fails its batch, not the server
+                logger.exception("generate failed for a batch of %d", len(batch))
+                error = APIError(500, f"generation failed: {type(exc).__name__}: {exc}", "server_error")
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(error)
+                continue
+            for p, completion in zip(batch, completions, strict=True):
+                if not p.future.done():
+                    p.future.set_result((completion, len(batch)))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The app
+
+
+def _structured_verdict(fmt: ResponseFormat | None, text: str) -> dict[str, Any] | None:
+    """After-the-fact check of the output against the requested format (decoding is not constrained)."""
+    if fmt is None or fmt.type == "text":
+        return None
+    verdict: dict[str, Any] = {"response_format": fmt.label(), "constrained": False}
+    if fmt.type == "json_schema" and fmt.json_schema is not None and fmt.json_schema.name == SHOPPER_SCHEMA_NAME:
+        parsed = parse_step(text)
+        verdict.update(valid=not isinstance(parsed, ParseError),
+                       error=str(parsed) if isinstance(parsed, ParseError) else None, checked=SHOPPER_SCHEMA_NAME)
+        return verdict
+    try:
+        json.loads(text)
+        verdict.update(valid=True, error=None, checked="json")
+    except ValueError as exc:
+        verdict.update(valid=False, error=f"invalid JSON: {exc}", checked="json")
+    return verdict
+
+
+def create_policy_app(
+    model_dir: str | Path | None = None,
+    *,
+    engine: LocalEngine | None = None,
+    served_model_name: str | None = None,
+    max_batch: int = 8,
+    batch_wait_ms: float = 5.0,
+    device: str = "auto",
+    dtype: str = "auto",
+    default_max_tokens: int = 512,
+) -> FastAPI:
+    """The FastAPI app. Pass a loaded `engine` to share a model; otherwise it is loaded from `model_dir` at start-up.
+
+    `default_max_tokens` caps completions of requests that give no `max_tokens` (OpenAI would run to the context
+    limit, which a shopper step never needs).
+    """
+    if engine is None and model_dir is None:
+        raise ValueError("Expect model_dir or engine, actually: neither")
+    if max_batch < 1:
+        raise ValueError(f"Expect max_batch >= 1, actually: {max_batch}")
+    name = served_model_name or (engine.name if engine is not None else Path(str(model_dir)).resolve().name)
+    stats = ServerStats()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal engine
+        if engine is None:
+            engine = await asyncio.to_thread(LocalEngine.from_pretrained, str(model_dir), device, dtype, name)
+        app.state.engine = engine
+        app.state.batcher = _BatchLoop(engine, max_batch, batch_wait_ms / 1000, stats)
+        app.state.batcher.start()
+        logger.info("serving %s as %r (max batch %d)", model_dir or engine.name, name, max_batch)
+        try:
+            yield
+        finally:
+            await app.state.batcher.stop()
+
+    app = FastAPI(title="shop-r1 policy server", lifespan=lifespan)
+    app.state.stats = stats
+    app.state.model_name = name
+    _install_error_handlers(app)
+    created = int(time.time())
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/stats")
+    async def get_stats(request: Request) -> dict[str, Any]:
+        return {"server": stats.as_dict(), "engine": request.app.state.engine.stats.as_dict()}
+
+    @app.get("/v1/models")
+    async def list_models(request: Request) -> dict[str, Any]:
+        eng: LocalEngine = request.app.state.engine
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": created,
+                                            "owned_by": "shop-r1", "max_model_len": eng.max_length}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> dict[str, Any]:
+        started = time.perf_counter()
+        eng: LocalEngine = request.app.state.engine
+        if body.model is not None and body.model not in (name, str(model_dir)):
+            raise APIError(404, f"The model `{body.model}` does not exist; this server serves `{name}`.",
+                           "not_found_error", "model", "model_not_found")
+        if body.response_format is not None:
+            if body.response_format.type == "json_schema" and body.response_format.json_schema is None:
+                raise APIError(400, "Expect response_format.json_schema with type json_schema, actually: missing",
+                               param="response_format.json_schema")
+            stats.response_formats[body.response_format.label()] += 1
+        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                    for m in body.messages]
+        try:
+            prompt = await asyncio.to_thread(eng.chat_prompt, messages)
+            ids = await asyncio.to_thread(eng.encode, prompt)
+        except Exception as exc:  # a template that rejects the conversation (roles out of order, ...)
+            raise APIError(400, f"Expect messages the chat template accepts, actually: {exc}", param="messages")\
+                from None
+        limit = eng.max_length
+        requested = body.max_completion_tokens or body.max_tokens
+        if limit is not None and len(ids) + (requested or 1) > limit:
+            raise APIError(400, f"This model's maximum context length is {limit} tokens. However, you requested "
+                                f"{len(ids) + (requested or 0)} tokens ({len(ids)} in the messages, {requested or 0} "
+                                "in the completion).", param="messages", code="context_length_exceeded")
+        max_new = requested or default_max_tokens
+        if limit is not None:
+            max_new = min(max_new, limit - len(ids))
+        temperature = 1.0 if body.temperature is None else body.temperature
+        gen = GenerationRequest(prompt_ids=tuple(ids), max_new_tokens=max_new, temperature=temperature,
+                                top_p=1.0 if body.top_p is None else body.top_p, seed=body.seed,
+                                stop=body.stop_strings())
+        stats.requests += 1
+        completion, batch_size = await request.app.state.batcher.submit(gen)
+        verdict = _structured_verdict(body.response_format, completion.text)
+        if verdict is not None and verdict["checked"] == SHOPPER_SCHEMA_NAME:
+            if verdict["valid"]:
+                stats.structured_valid += 1
+            else:
+                stats.structured_invalid += 1
+        stats.latencies_s.append(time.perf_counter() - started)
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
+                         "finish_reason": completion.finish_reason, "logprobs": None}],
+            "usage": {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+                      "total_tokens": completion.prompt_tokens + completion.completion_tokens},
+            "system_fingerprint": None,
+            "shop_r1": {"batch_size": batch_size, "structured": verdict},
+        }
+
+    return app
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Running it
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family, type_, proto, _name, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, type_, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class PolicyServer:
+    """The policy server in a background thread on a free port (tests, embedding). `base_url` ends in `/v1`.
+
+    `start()` returns once the model is loaded and the server accepts connections; `stop()` is idempotent.
+    """
+
+    def __init__(self, model_dir: str | Path | None = None, *, engine: LocalEngine | None = None,
+                 host: str = "127.0.0.1", port: int = 0, log_level: str = "warning", **app_kwargs: Any) -> None:
+        self.app = create_policy_app(model_dir, engine=engine, **app_kwargs)
+        self.host, self.port, self.log_level = host, port, log_level
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._url: str | None = None
+
+    @property
+    def stats(self) -> ServerStats:
+        return self.app.state.stats
+
+    @property
+    def model_name(self) -> str:
+        return self.app.state.model_name
+
+    @property
+    def engine(self) -> LocalEngine:
+        return self.app.state.engine
+
+    @property
+    def url(self) -> str:
+        """'http://127.0.0.1:PORT', no trailing slash. Only once started."""
+        if self._url is None:
+            raise RuntimeError("PolicyServer.url: the server is not started; call start() first")
+        return self._url
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI client's base URL: '<url>/v1'."""
+        return self.url + "/v1"
+
+    def start(self, timeout: float = 120.0) -> PolicyServer:
+        if self._thread is not None:
+            return self
+        self._sock = _bind(self.host, self.port)
+        host, port = self._sock.getsockname()[:2]
+        self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        config = uvicorn.Config(self.app, log_level=self.log_level, access_log=False, lifespan="on",
+                                timeout_graceful_shutdown=2)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name=f"policy-server-{port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError("the policy server exited during start-up (model load failed?); see the log")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"the policy server did not start within {timeout:.0f}s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.warning("the policy server thread did not stop within %.0fs", timeout)
+        if self._sock is not None:
+            self._sock.close()
+        self._server = self._thread = self._sock = None
+
+    def __enter__(self) -> PolicyServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve_policy(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8001, **app_kwargs: Any) -> None:
+    """Serve a local model in the foreground until interrupted."""
+    app = create_policy_app(model_dir, **app_kwargs)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# vLLM and the CLI
+
+
+def _vllm_launcher() -> list[str] | None:
+    """How to start vLLM's CLI here: the `vllm` script, or the module with this interpreter; None without vLLM."""
+    exe = shutil.which("vllm")
+    if exe:
+        return [exe]
+    if importlib.util.find_spec("vllm") is not None:
+        return [sys.executable, "-m", "vllm.entrypoints.cli.main"]
+    return None
+
+
+def vllm_command(model_dir: str | Path, *, served_model_name: str, host: str = "127.0.0.1", port: int = 8001,
+                 max_model_len: int = 32768, max_batch: int = 64, tensor_parallel_size: int = 1,
+                 dtype: str = "auto", structured_backend: str = "auto",
+                 launcher: list[str] | None = None) -> list[str]:
+    """The `vllm serve` argv (vLLM >= 0.11).
+
+    - `--served-model-name`: the name clients pass as `model`.
+    - `--max-model-len`: context length (the paper trains with up to 32k tokens).
+    - `--max-num-seqs`: most sequences in flight (continuous batching).
+    - `--structured-outputs-config.backend`: the guided-decoding backend for `response_format` json_schema
+      (`auto`, `xgrammar`, `guidance`); structured outputs are on by default in vLLM's OpenAI server, this names it.
+    - `--generation-config vllm`: ignore the model's `generation_config.json` sampling defaults (top_k,
+      repetition_penalty), so requests sample exactly as asked, like the transformers engine.
+
+    >>> vllm_command("m", served_model_name="shopper", launcher=["vllm"])[:4]
+    ['vllm', 'serve', 'm', '--served-model-name']
+    """
+    argv = [*(launcher or ["vllm"]), "serve", str(model_dir), "--served-model-name", served_model_name,
+            "--host", host, "--port", str(port), "--max-model-len", str(max_model_len),
+            "--max-num-seqs", str(max_batch), "--dtype", dtype,
+            "--structured-outputs-config.backend", structured_backend, "--generation-config", "vllm"]
+    if tensor_parallel_size > 1:
+        argv += ["--tensor-parallel-size", str(tensor_parallel_size)]
+    return argv
+
+
+class Engine(StrEnum):
+    """Which engine serves the model."""
+
+    transformers = "transformers"
+    vllm = "vllm"
+
+
+def serve_policy_command(
+    model: Annotated[Path, typer.Option("--model", help="Model directory (save_pretrained output).")],
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it local.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1,
+                                           help="Most requests per generate (vllm: --max-num-seqs).")] = 8,
+    device: Annotated[str, typer.Option(help="transformers engine: auto, cpu or cuda.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16 or fp32.")] = "auto",
+    engine: Annotated[Engine, typer.Option(help="transformers (in this process) or vllm (exec `vllm serve`).")]
+    = Engine.transformers,
+    served_model_name: Annotated[str | None, typer.Option(
+        help="The name clients pass as `model` (default: the directory name).")] = None,
+    max_model_len: Annotated[int, typer.Option(min=1, help="vllm: context length in tokens.")] = 32768,
+    tensor_parallel_size: Annotated[int, typer.Option(min=1, help="vllm: GPUs per replica.")] = 1,
+    structured_backend: Annotated[str, typer.Option(
+        help="vllm: guided decoding backend for response_format (auto, xgrammar, guidance).")] = "auto",
+    batch_wait_ms: Annotated[float, typer.Option(
+        min=0, help="transformers: how long a batch waits for more requests.")] = 5.0,
+    dry_run: Annotated[bool, typer.Option(help="Print what would run, and exit.")] = False,
+) -> None:
+    """Serve a shopper model behind an OpenAI-compatible API (/v1/chat/completions)."""
+    if not model.is_dir():
+        raise typer.BadParameter(f"Expect a model directory, actually: {model} does not exist", param_hint="--model")
+    name = served_model_name or model.resolve().name
+    if engine is Engine.vllm:
+        launcher = _vllm_launcher()
+        if launcher is None and not dry_run:
+            typer.echo("Error: vLLM is not installed here (no `vllm` on PATH, no `vllm` module). Install it on a GPU "
+                       "machine (`pip install vllm`, or `pip install -e '.[vllm]'`), or use --engine transformers.",
+                       err=True)
+            raise typer.Exit(code=2)
+        argv = vllm_command(model, served_model_name=name, host=host, port=port, max_model_len=max_model_len,
+                            max_batch=max_batch, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                            structured_backend=structured_backend, launcher=launcher)
+        if dry_run:
+            typer.echo(shlex.join(argv))
+            return
+        logger.info("exec %s", shlex.join(argv))
+        os.execvp(argv[0], argv)
+    try:
+        resolve_dtype(dtype, resolve_device(device))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--device/--dtype") from None
+    if dry_run:
+        typer.echo(f"would serve {model} as {name!r} at http://{host}:{port}/v1 with transformers on {device}")
+        return
+    serve_policy(model, host, port, served_model_name=name, max_batch=max_batch, device=device, dtype=dtype,
+                 batch_wait_ms=batch_wait_ms)
