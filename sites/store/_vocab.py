@@ -13,7 +13,7 @@ Changing any of this changes generated catalogs: bump `generate.GENERATOR_VERSIO
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,6 @@ class Kind:
     audience: str | None = None  # "Men's", "Women's", "Kids'" in titles
     p_options: float = 0.85  # chance that a product of this kind has any options at all
     title_attr: str | None = None  # attribute that reads well at the end of a title ("Lightweight Mesh")
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 # -------------------------------------------------------------------------------------------------------------- values
@@ -605,7 +604,7 @@ KINDS: tuple[Kind, ...] = (
          ("build", "capacity", "look")),
     Kind("watches", "fashion", ("men", "watches"),
          ("Analog Watch", "Chronograph Watch", "Dress Watch", "Dive Watch", "Minimalist Watch", "Field Watch"),
-         ("Classic", "Stainless Steel", "Waterproof", "Minimalist", "Luxury", "Everyday"),
+         ("Classic", "Stainless Steel", "Waterproof", "Minimalist", "Luxury", "Elegant"),
          {"band": ("leather", "stainless steel", "mesh", "silicone"), "case": ("38mm", "40mm", "42mm", "44mm")},
          (_o("color", ("Black", "Silver", "Gold", "Rose Gold", "Brown", "Navy", "Green"), (1, 4)),), (29, 299),
          ("everyday wear", "the office", "gifts", "formal events"),
@@ -1242,10 +1241,10 @@ ASPECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sound": (("The sound is crisp and balanced, with plenty of bass.",
                "Audio quality blew me away for the price.",
                "Vocals are clear even at high volume.",
-               "Noise cancelling works great on the train."),
+               "Clear highs and punchy bass, even at low volume."),
               ("Sound is muddy and the bass distorts at higher volume.",
                "Tinny sound; my old pair sounded much better.",
-               "Noise cancelling barely does anything.",
+               "Sounds flat and lifeless next to my old one.",
                "There's a constant hiss in the background.")),
     "battery": (("Battery lasts for days; I charge {it} maybe once a week.",
                  "Battery life easily lives up to the claims.",

@@ -7,11 +7,13 @@ Search semantics, as on a real shop: a product matches when it contains *every* 
 all the words does the search fall back to *any* word, ranked by overlap. Facets and the total count describe the same
 matched, refined set as the results.
 
-Speed (see `docs/benchmarks/store.md`): a request runs two statements. One counts the refined matches per
-(department, brand) code over the narrow `search_keys` table, which gives the total and both facets; the other ranks
-(BM25 for relevance, which FTS5 computes for every match, so it is skipped for the other sorts) and returns the head of
-the ranking. The page's products are then fetched by id. The catalog is immutable, so the outcome is kept in a small
-LRU cache: paging through, re-sorting back or returning to the results page costs a dictionary look-up.
+Speed (see `docs/benchmarks/store.md`): a text search runs the MATCH twice. First for the matching ids alone (no
+ranking, no join), which are refined, totalled and counted per (department, brand) in memory, from per-product keys
+loaded once per catalog; then to rank, computing BM25 only when sorting by relevance (FTS5 scores every refined match:
+about a microsecond each, the main cost of a broad query) and returning the head of the ranking. Browsing without a
+query counts and sorts over the narrow, indexed `search_keys` table instead. The page's products are then fetched by
+id. The catalog is immutable, so each outcome is kept in a small LRU cache: paging through the head, going back to the
+results or re-sorting back costs a dictionary look-up.
 """
 
 from __future__ import annotations
@@ -73,8 +75,8 @@ def fts_expression(q: str, op: str = "OR") -> str | None:
     """Turn free text into a safe FTS5 query: bare word tokens, each quoted, joined by `op` ("OR" or "AND").
 
     Any FTS5 syntax in the input (quotes, AND/OR/NEAR, `*`, `col:`) is neutralised, because only `\\w+` runs survive
-    and each is wrapped in double quotes. With "AND", stop words are left out unless nothing else is left. Returns
-    None when no token is left.
+    and each is wrapped in double quotes. Stop words ("for", "the", the "s" of "men's") are left out unless nothing
+    else is left. Returns None when no token is left.
 
     >>> fts_expression('NEAR/3 "red* shoes" col:x')
     '"near" OR "3" OR "red" OR "shoes" OR "col" OR "x"'
@@ -84,8 +86,7 @@ def fts_expression(q: str, op: str = "OR") -> str | None:
     if op not in ("OR", "AND"):
         raise ValueError(f"Expect op 'OR' or 'AND', actually: {op!r}")
     tokens = query_tokens(q)
-    if op == "AND":
-        tokens = [t for t in tokens if t not in STOP_WORDS] or tokens
+    tokens = [t for t in tokens if t not in STOP_WORDS] or tokens
     return f" {op} ".join(f'"{t}"' for t in tokens) or None
 
 
@@ -101,7 +102,7 @@ class _Summary:
 
     def covers(self, offset: int, n: int) -> bool:
         end = self.offset + len(self.ids)
-        return self.offset <= offset and (offset + n <= end or end >= self.total)
+        return offset >= self.total or self.offset <= offset and (offset + n <= end or end >= self.total)
 
 
 @dataclass(frozen=True)
@@ -160,9 +161,9 @@ class Catalog:
             conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
                                    check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            # Memory-map the file (read-only pages shared through the OS page cache) and keep a generous page cache.
+            # Memory-map the file: read-only pages are shared through the OS page cache by every thread and process.
             conn.execute("PRAGMA mmap_size = 4294967296")
-            conn.execute("PRAGMA cache_size = -65536")
+            conn.execute("PRAGMA cache_size = -16384")  # 16 MiB: pages mostly come from the memory map
             conn.execute("PRAGMA temp_store = MEMORY")
             if self._legacy:
                 conn.executescript(_LEGACY_KEYS)
@@ -175,6 +176,18 @@ class Catalog:
     def get(self, asin: str) -> Product | None:
         row = self._conn().execute(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE asin = ?", (asin,)).fetchone()
         return _product(row) if row else None
+
+    def product_at(self, index: int) -> Product:
+        """The product at position `index` (0-based, catalog order); for deterministic sampling."""
+        row = self._conn().execute(f"SELECT {PRODUCT_COLUMNS} FROM products ORDER BY id LIMIT 1 OFFSET ?",
+                                   (index,)).fetchone()
+        if row is None:
+            raise IndexError(f"Expect an index below {len(self)}, actually: {index}")
+        return _product(row)
+
+    def brands(self) -> list[str]:
+        """Every brand, sorted."""
+        return [b for (b,) in self._conn().execute("SELECT DISTINCT brand FROM products ORDER BY brand")]
 
     def reviews(self, asin: str, limit: int = 20) -> list[Review]:
         rows = self._conn().execute(

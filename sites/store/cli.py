@@ -26,7 +26,7 @@ def build(
 
 @app.command("import-webshop")
 def import_webshop_cmd(
-    items: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="WebShop items JSON (items_shuffle*.json).")],
+    items: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="WebShop items JSON or JSONL.")],
     out: Annotated[Path, typer.Option(help="Where to write the catalog database.")] = Path("catalog.db"),
 ) -> None:
     """Load WebShop's product JSON into a catalog database."""

@@ -362,12 +362,14 @@ def build_catalog(out: str | Path, n_products: int, seed: int, progress: bool = 
             n_reviews += len(reviews)
             if bar is not None:
                 bar.update(len(products))
+        t1 = time.perf_counter()
+        if bar is not None:
+            bar.set_description("indexing catalog")
+        finalize_catalog(conn, {"source": "synthetic", "generator_version": str(GENERATOR_VERSION),
+                                "seed": str(seed), "n_products": str(n_products)})
     finally:
         if bar is not None:
             bar.close()
-    t1 = time.perf_counter()
-    finalize_catalog(conn, {"source": "synthetic", "generator_version": str(GENERATOR_VERSION), "seed": str(seed),
-                            "n_products": str(n_products)})
     t2 = time.perf_counter()
     log.info("generated %d products in %.1fs, indexed in %.1fs", n_products, t1 - t0, t2 - t1)
     return (f"{n_products:,} products, {n_reviews:,} reviews, {len(V.DEPARTMENTS)} departments, seed {seed},"

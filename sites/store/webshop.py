@@ -49,6 +49,7 @@ DEPARTMENTS = {
 MAX_BULLETS = 10
 MAX_REVIEWS = 20
 MAX_OPTION_VALUES = 60
+MAX_WARNINGS_PER_REASON = 20  # then one summary line per reason: a full dump skips thousands
 _NUMBER = r"\$?\s*(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 _PRICE_TEXT = re.compile(rf"{_NUMBER}(?:\s*(?:-|–|to)\s*{_NUMBER})?", re.IGNORECASE)
 _RATING = re.compile(r"(\d+(?:\.\d+)?)")
@@ -284,15 +285,13 @@ def import_webshop(items_path: str | Path, out: str | Path, progress: bool = Fal
     n_reviews = 0
     for index, item in enumerate(items):
         got = webshop_product(item)
-        if isinstance(got, str):
-            skipped[got] += 1
-            log.warning("item %d (%s): %s; skipped", index, _asin_of(item), got)
+        if isinstance(got, str) or got[0].asin in seen:
+            reason = got if isinstance(got, str) else "duplicate asin"
+            skipped[reason] += 1
+            if skipped[reason] <= MAX_WARNINGS_PER_REASON:
+                log.warning("item %d (%s): %s; skipped", index, _asin_of(item), reason)
             continue
         product, revs = got
-        if product.asin in seen:
-            skipped["duplicate asin"] += 1
-            log.warning("item %d (%s): duplicate asin; skipped", index, product.asin)
-            continue
         seen.add(product.asin)
         pid = len(seen)
         products.append((pid, *product_row(product)))
@@ -303,6 +302,10 @@ def import_webshop(items_path: str | Path, out: str | Path, progress: bool = Fal
             products, reviews = [], []
     insert_rows(conn, products, reviews)
     n_reviews += len(reviews)
+    for reason, n in sorted(skipped.items()):
+        if n > MAX_WARNINGS_PER_REASON:
+            log.warning("%d items skipped in all for %r (the first %d are logged above)", n, reason,
+                        MAX_WARNINGS_PER_REASON)
     finalize_catalog(conn, {"source": "webshop", "items": Path(items_path).name, "n_products": str(len(seen))})
     detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items()))
     return (f"{len(seen):,} products, {n_reviews:,} reviews, {sum(skipped.values()):,} skipped"

@@ -209,3 +209,12 @@ def test_low_ratings_complain_about_the_product(reviews):
                 "wobble", "scent", "smell", "leak", "overpriced", "money", "cheap", "color", "stopped", "slow",
                 "itchy", "greasy", "soaked", "dry", "dim", "peel", "stick", "crushed", "grainy", "lag", "light"))
     assert complaints and all(n > 0 for n in complaints.values())
+
+
+def test_doctests():
+    import doctest
+
+    from sites.store import catalog, generate
+
+    for module in (generate, catalog):
+        assert doctest.testmod(module).failed == 0, module.__name__

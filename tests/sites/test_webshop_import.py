@@ -150,3 +150,15 @@ def test_odd_fields_are_tolerated():
 
 def test_doctests():
     assert doctest.testmod(webshop).failed == 0
+
+
+def test_warnings_are_capped_per_reason(tmp_path, caplog):
+    items = [{"asin": f"B{i:09d}", "name": f"Thing {i}", "pricing": ""} for i in range(50)]
+    items.append({"asin": "B999999999", "name": "Kept", "pricing": "$2"})
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps(items))
+    with caplog.at_level(logging.WARNING, logger="sites.store.webshop"):
+        stats = import_webshop(path, tmp_path / "x.db")
+    assert stats.startswith("1 products") and "no price: 50" in stats
+    assert len(caplog.records) == webshop.MAX_WARNINGS_PER_REASON + 1
+    assert "50 items skipped in all for 'no price'" in caplog.records[-1].getMessage()
