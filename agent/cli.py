@@ -2,24 +2,204 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from sites.store.cli import app as store_app
 
 app = typer.Typer(help="shop-r1: simulated shoppers in a real browser, trained with the Shop-R1 recipe.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(store_app, name="store")
+log = logging.getLogger("shop_r1")
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    return typer.Exit(code)
+
+
+Backend = Annotated[str, typer.Option(help="browser (Playwright + Chromium) or http (no browser, faster).")]
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Run directory for traces, run.json, summary.json and report.html.")],
+    site: Annotated[str | None, typer.Option(help="URL of the site to shop (same-origin only).")] = None,
+    embedded: Annotated[bool, typer.Option(help="Start the local store in-process on a free port.")] = False,
+    variant: Annotated[str, typer.Option(help="Store layout variant with --embedded: a or b.")] = "a",
+    catalog: Annotated[Path | None, typer.Option(help="Catalog DB for --embedded and for sampling intents.")] = None,
+    personas: Annotated[Path | None, typer.Option(help="JSONL of {persona, intent}; default: sampled.")] = None,
+    policy: Annotated[str, typer.Option(help="scripted, openai or local.")] = "scripted",
+    model: Annotated[str | None, typer.Option(help="Model dir (local) or served model name (openai).")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL(s), comma-separated.")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (paper: 0.6).")] = None,
+    sessions: Annotated[int, typer.Option(min=1, help="How many sessions.")] = 10,
+    concurrency: Annotated[int, typer.Option(min=1, help="Sessions at once.")] = 4,
+    backend: Backend = "browser",
+    seed: Annotated[int, typer.Option(help="Seed for personas, intents and the scripted shopper.")] = 0,
+    max_steps: Annotated[int, typer.Option(min=1, help="Step budget per session.")] = 30,
+    screenshots: Annotated[bool, typer.Option(help="Save a screenshot per step (browser backend).")] = False,
+    playwright_trace: Annotated[bool, typer.Option(help="Save a Playwright trace.zip per session.")] = False,
+    report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+) -> None:
+    """Run simulated shopper sessions and record their traces."""
+    if (site is None) == (not embedded):
+        raise _fail("give exactly one of --site URL or --embedded")
+    if variant not in ("a", "b"):
+        raise _fail(f"--variant: expected a or b, got {variant!r}")
+    if backend not in ("browser", "http"):
+        raise _fail(f"--backend: expected browser or http, got {backend!r}")
+    if out.exists() and any((out / "sessions").glob("*.jsonl")):
+        raise _fail(f"{out} already holds a run; choose a new --out")
+    if site is None and personas is None and catalog is None:
+        pass  # embedded: intents come from the default catalog
+    elif site is not None and personas is None and catalog is None:
+        raise _fail("with --site, give --personas FILE.jsonl (or --catalog DB to sample intents from)")
+    from .session import RunConfig
+
+    try:
+        pol = _make_policy(policy, model=model, base_url=base_url, temperature=temperature)
+    except (ValueError, OSError, ImportError) as exc:
+        raise _fail(str(exc)) from None
+    with contextlib.ExitStack() as stack:
+        catalog_path = catalog
+        if embedded:
+            site, catalog_path = stack.enter_context(_embedded(variant, catalog))
+        assert site is not None
+        try:
+            items = _population(personas, catalog_path, sessions, seed)
+            config = RunConfig(site=site, backend=backend, concurrency=concurrency, seed=seed, max_steps=max_steps,
+                               screenshots=screenshots, playwright_trace=playwright_trace)
+        except (ValueError, OSError) as exc:
+            raise _fail(str(exc)) from None
+        _run(out, pol, items, config, {"embedded": embedded, "variant": variant if embedded else None})
+    if report:
+        _write_report(out)
+
+
+def _make_policy(name: str, **options):
+    from .policies import make_policy
+
+    return make_policy(name, **options)
+
+
+def _embedded(variant: str, catalog: Path | None):
+    from .embedded import embedded_store
+
+    return embedded_store(variant, catalog)
+
+
+def _population(personas: Path | None, catalog: Path | None, n: int, seed: int):
+    from .population import load_population, sample_from_catalog
+
+    if personas is not None:
+        items = load_population(personas)
+        if not items:
+            raise ValueError(f"{personas} holds no persona/intent lines")
+        return [items[i % len(items)] for i in range(n)]
+    assert catalog is not None
+    return sample_from_catalog(catalog, n, seed)
+
+
+def _run(out: Path, policy, items, config, extra: dict) -> None:
+    from .session import run_sessions
+
+    async def go():
+        try:
+            return await run_sessions(out, policy, items, config, extra=extra)
+        finally:
+            await policy.close()
+
+    asyncio.run(go())
+    try:
+        from .summary import format_summary, write_summary
+    except ImportError:  # pragma: no cover - during development
+        return
+    summary = write_summary(out)
+    typer.echo(format_summary(summary))
+
+
+def _write_report(run_dir: Path) -> Path | None:
+    try:
+        from .report import write_report
+    except ImportError:  # pragma: no cover - during development
+        return None
+    path = write_report(run_dir)
+    typer.echo(f"report: {path.resolve()}")
+    return path
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Run directory (a fresh one is made inside it).")] = Path("runs/demo"),
+    sessions: Annotated[int, typer.Option(min=1, help="How many shoppers.")] = 4,
+    concurrency: Annotated[int, typer.Option(min=1, help="Shoppers at once.")] = 4,
+    policy: Annotated[str, typer.Option(help="Policy; default: the shipped default shopper.")] = "scripted",
+    seed: Annotated[int, typer.Option(help="Seed for personas and shoppers.")] = 0,
+) -> None:
+    """The main job on the embedded default: shoppers browse the local store in Chromium; then the report."""
+    from datetime import datetime
+
+    run_dir = out / datetime.now().strftime("%Y%m%d-%H%M%S")
+    typer.echo(f"shop-r1 demo: {sessions} {policy} shoppers on the embedded store, in Chromium -> {run_dir}")
+    simulate(out=run_dir, site=None, embedded=True, variant="a", catalog=None, personas=None, policy=policy,
+             model=None, base_url=None, temperature=None, sessions=sessions, concurrency=concurrency,
+             backend="browser", seed=seed, max_steps=30, screenshots=True, playwright_trace=False, report=True)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written by simulate.")]) -> None:
+    """Write RUN_DIR/report.html: sessions, steps with screenshots, funnel, action mix."""
+    if not (run_dir / "sessions").is_dir():
+        raise _fail(f"{run_dir} is not a run directory (no sessions/ inside)")
+    _write_report(run_dir)
+
+
+def _register_optional() -> None:
+    """Commands whose modules may pull heavy dependencies register here; a missing module is skipped."""
+    import importlib
+
+    for module, attr, name in (
+        ("agent.replay", "replay_command", "replay"),
+        ("agent.abtest", "abtest_command", "abtest"),
+        ("agent.record", "record_command", "record"),
+        ("agent.server", "serve_policy_command", "serve-policy"),
+    ):
+        try:
+            fn = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:  # pragma: no cover - during development
+            log.debug("command %s unavailable: %s", name, exc)
+            continue
+        app.command(name)(fn)
+    try:
+        training_cli = importlib.import_module("training.cli")
+    except ImportError:
+        return
+    training_cli.register(app)
+
+
+_register_optional()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.secho("interrupted", fg="yellow", err=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

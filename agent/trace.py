@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,14 +110,17 @@ class TraceWriter:
         self.path = self.run_dir / "sessions" / f"{session_id}.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
+        self.write_ms = 0.0  # time spent writing, for the run's time split
         self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def write(self, record: SessionHeader | StepRecord | EndRecord) -> None:
+        t0 = time.perf_counter()
         line = record.model_dump_json(by_alias=True, exclude_none=False)
         self._f.write(line + "\n")
         self._f.flush()
         if self.fsync:
             os.fsync(self._f.fileno())
+        self.write_ms += (time.perf_counter() - t0) * 1000
 
     def close(self) -> None:
         if not self._f.closed:

@@ -1,0 +1,203 @@
+"""`agent.stats` against hand-computed values, and `agent.abtest` end to end on store variants a and b."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import typer
+from shoppers import BuyFirstPolicy
+
+from agent.abtest import _default_items, abtest, abtest_command, compare_runs, format_abtest
+from agent.persona import Intent, PersonaIntent, sample_personas
+from agent.session import RunConfig
+from agent.stats import Interval, diff_interval, mean_interval, t_quantile, welch_interval, wilson_interval, z_value
+
+Z = 1.959963984540054
+
+
+# --------------------------------------------------------------------------------------------------------- stats
+def test_z_value():
+    assert z_value(0.95) == pytest.approx(Z)
+    assert z_value(0.90) == pytest.approx(1.644854, abs=1e-6)
+    with pytest.raises(ValueError, match="confidence"):
+        z_value(1.0)
+
+
+def test_wilson_by_hand():
+    # 5/10: centre (0.5 + z²/20) / (1 + z²/10) = 0.5; half = z·sqrt(0.025 + z²/400) / (1 + z²/10) = 0.26341
+    r = wilson_interval(5, 10)
+    assert (r.estimate, r.n, r.method) == (0.5, 10, "wilson")
+    assert r.low == pytest.approx(0.236593, abs=1e-6) and r.high == pytest.approx(0.763407, abs=1e-6)
+    # 0/4: low is exactly 0; high = 2·(z²/8)/(1 + z²/4) = 0.489891
+    r = wilson_interval(0, 4)
+    assert r.low == 0.0 and r.high == pytest.approx(0.489891, abs=1e-6)
+    r = wilson_interval(4, 4)
+    assert r.high == 1.0 and r.low == pytest.approx(1 - 0.489891, abs=1e-6)
+    # 3/4: centre (0.75 + z²/8)/(1 + z²/4) = 0.627527, half z·sqrt(3/64 + z²/64)/(1 + z²/4) = 0.326886
+    r = wilson_interval(3, 4)
+    assert r.low == pytest.approx(0.300641, abs=1e-5) and r.high == pytest.approx(0.954413, abs=1e-5)
+    assert wilson_interval(0, 0).estimate is None
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(5, 3)
+
+
+def test_newcombe_published_example():
+    # Newcombe (1998), Statistics in Medicine 17:873, Table II example (a): 56/70 vs 48/80, method 10.
+    r = diff_interval(48, 80, 56, 70)
+    assert r.estimate == pytest.approx(0.2)
+    assert r.low == pytest.approx(0.0524, abs=1e-4) and r.high == pytest.approx(0.3339, abs=1e-4)
+    assert r.method == "newcombe"
+
+
+def test_newcombe_by_hand_from_wilson_bounds():
+    # B - A with A = 3/4 (0.300641, 0.954413) and B = 0/4 (0, 0.489891):
+    # low  = -0.75 - sqrt(0² + (0.954413 - 0.75)²) = -0.954413
+    # high = -0.75 + sqrt(0.489891² + (0.75 - 0.300641)²) = -0.085231
+    r = diff_interval(3, 4, 0, 4)
+    assert r.estimate == pytest.approx(-0.75)
+    assert r.low == pytest.approx(-0.954413, abs=1e-5) and r.high == pytest.approx(-0.085231, abs=1e-5)
+    assert diff_interval(0, 0, 1, 2).estimate is None
+
+
+def test_mean_interval_by_hand():
+    # [1..5]: mean 3, s² = 2.5, se = sqrt(0.5) = 0.707107, t(0.975, 4) = 2.7764 -> half 1.963213
+    r = mean_interval([1, 2, 3, 4, 5])
+    assert r.estimate == 3.0
+    assert r.low == pytest.approx(1.036787, abs=1e-5) and r.high == pytest.approx(4.963213, abs=1e-5)
+    one = mean_interval([7.0])
+    assert (one.estimate, one.low, one.high) == (7.0, None, None)
+    assert mean_interval([]).estimate is None
+    assert mean_interval([4, 4, 4]).low == 4.0
+
+
+def _t_cdf(x: float, df: float, steps: int = 20000) -> float:
+    """Student t CDF by Simpson integration of the density from 0 (an independent check of t_quantile)."""
+    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+    h = x / steps
+    total = 0.0
+    for i in range(steps + 1):
+        t = i * h
+        w = 1 if i in (0, steps) else (4 if i % 2 else 2)
+        total += w * c * (1 + t * t / df) ** (-(df + 1) / 2)
+    return 0.5 + total * h / 3
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 5.88, 7.5, 12, 30, 40, 120])
+def test_t_quantile_matches_the_t_distribution(df):
+    q = t_quantile(0.975, df)
+    tol = 5e-3 if df == 3 else 1e-3  # Cornish-Fisher is weakest at small df (the table covers integer df <= 30)
+    assert _t_cdf(q, df) == pytest.approx(0.975, abs=tol)
+
+
+def test_t_quantile_table_and_symmetry():
+    assert t_quantile(0.975, 4) == 2.7764 and t_quantile(0.975, 30) == 2.0423
+    assert t_quantile(0.025, 10) == -2.2281
+    assert t_quantile(0.975, 1) == pytest.approx(12.7062, abs=1e-4)
+    assert t_quantile(0.975, 2) == pytest.approx(4.3027, abs=1e-4)
+    assert t_quantile(0.975, 120) == pytest.approx(1.9799, abs=1e-3)
+    assert t_quantile(0.95, 10) == pytest.approx(1.8125, abs=1e-3)
+
+
+def test_welch_by_hand():
+    # a = [1..5] (mean 3, s² 2.5), b = [2, 4, .., 10] (mean 6, s² 10): se = sqrt(0.5 + 2) = 1.581139,
+    # df = 2.5² / (0.5²/4 + 2²/4) = 5.882353
+    r = welch_interval([1, 2, 3, 4, 5], [2, 4, 6, 8, 10])
+    se, df = math.sqrt(2.5), 6.25 / (0.0625 + 1)
+    assert r.estimate == 3.0
+    half = t_quantile(0.975, df) * se
+    assert r.low == pytest.approx(3 - half) and r.high == pytest.approx(3 + half)
+    assert 2.44 < t_quantile(0.975, df) < 2.46
+    assert welch_interval([1, 1], [1, 1]).low == 0.0
+    assert welch_interval([], [1.0]).estimate is None
+    assert welch_interval([1.0], [2.0, 3.0]).low is None
+
+
+def test_interval_format():
+    assert Interval(estimate=0.25, low=0.1, high=0.5).format(percent=True) == "25.0% [10.0, 50.0]"
+    assert Interval(estimate=3.2, low=None, high=None).format() == "3.20"
+    assert Interval(estimate=None, low=None, high=None).format() == "n/a"
+
+
+# ---------------------------------------------------------------------------------------------------- end to end
+def _items() -> list[PersonaIntent]:
+    personas = sample_personas(4, seed=3)
+    words = ["shoes", "lamp", "shoes", "zzqqxxnothing"]  # the last finds nothing: a terminate on both arms
+    return [PersonaIntent(persona=p, intent=Intent(text=f"I need {w}.", keywords=(w,)))
+            for p, w in zip(personas, words, strict=True)]
+
+
+def test_abtest_end_to_end(store_a, store_b, tmp_path):
+    """The test shopper buys through variant a's `.buy_now` button; variant b names it differently, so it leaves."""
+    config = RunConfig(site="unused", backend="http", concurrency=2, seed=11, max_steps=8)
+    result = abtest(store_a.url + "/", store_b.url + "/", BuyFirstPolicy, _items(), config, tmp_path)
+
+    assert (result.a.sessions, result.b.sessions, result.paired_sessions) == (4, 4, 4)
+    assert (result.a.purchases, result.b.purchases) == (3, 0)
+    assert result.a.conversion.low == pytest.approx(0.300641, abs=1e-5)  # Wilson 3/4, as computed above
+    assert result.b.conversion.high == pytest.approx(0.489891, abs=1e-5)
+    assert result.conversion_diff.estimate == pytest.approx(-0.75)
+    assert result.conversion_diff.high == pytest.approx(-0.085231, abs=1e-5)
+    assert result.a.steps_to_purchase.estimate == 4.0  # search, result, buy now, place order
+    assert result.a.steps_to_purchase.low == 4.0  # no spread
+    assert result.b.steps_to_purchase.estimate is None and result.steps_to_purchase_diff.estimate is None
+    assert result.a.searches_per_session.estimate == 1.0 and result.b.searches_per_session.estimate == 1.0
+    assert result.searches_diff.estimate == 0.0
+    assert (result.a.terminate.estimate, result.b.terminate.estimate) == (0.25, 1.0)
+
+    # Same session ids and seeds on both arms.
+    for sid in ("s00000", "s00003"):
+        head_a = json.loads((tmp_path / "a" / "sessions" / f"{sid}.jsonl").read_text().splitlines()[0])
+        head_b = json.loads((tmp_path / "b" / "sessions" / f"{sid}.jsonl").read_text().splitlines()[0])
+        assert head_a["seed"] == head_b["seed"] and head_a["intent"] == head_b["intent"]
+        assert head_a["site"] == store_a.url + "/" and head_b["site"] == store_b.url + "/"
+    saved = json.loads((tmp_path / "abtest.json").read_text())
+    assert saved["conversion_diff"]["method"] == "newcombe"
+    run_a = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert run_a["abtest"]["arm"] == "a" and run_a["config"]["site"] == store_a.url + "/"
+
+    text = format_abtest(result)
+    assert "conversion" in text and "75.0% [30.1, 95.4]" in text and "-75.0%" in text and "Newcombe" in text
+    # The statistics half alone gives the same answer from the directories.
+    again = compare_runs(tmp_path / "a", tmp_path / "b")
+    assert again.conversion_diff == result.conversion_diff
+
+
+def test_default_items_come_from_the_catalog(catalog_db):
+    items = _default_items(5, 0, catalog_db)
+    assert len(items) == 5 and len({i.persona.persona_id for i in items}) == 5
+    assert all(i.intent.target_asin for i in items)
+    assert _default_items(5, 0, catalog_db) == items
+
+
+def test_abtest_command(store_a, store_b, catalog_db, tmp_path, monkeypatch, capsys):
+    import agent.policies
+
+    made: list[str] = []
+    monkeypatch.setattr(agent.policies, "make_policy", lambda name, **kw: made.append(name) or BuyFirstPolicy())
+    abtest_command(a=store_a.url + "/", b=store_b.url + "/", sessions=3, policy="buy-first", concurrency=2,
+                   backend="http", seed=1, out=tmp_path, catalog=catalog_db, max_steps=6)
+    out = capsys.readouterr().out
+    assert "conversion (purchase rate)" in out and "abtest.json" in out
+    assert made == ["buy-first", "buy-first"]  # a fresh policy per arm
+    assert json.loads((tmp_path / "abtest.json").read_text())["a"]["sessions"] == 3
+
+
+def test_abtest_command_bad_input(tmp_path, capsys):
+    from agent.persona import save_persona_intents
+
+    good = tmp_path / "good.jsonl"
+    save_persona_intents(good, _items()[:1])
+    (tmp_path / "bad.jsonl").write_text("{}\n")
+    cases = [
+        {"policy": "scripted", "catalog": tmp_path / "missing.db"},  # no catalog to sample intents from
+        {"policy": "scripted", "personas": tmp_path / "bad.jsonl"},  # a bad persona file
+        {"policy": "no-such-policy", "personas": good},  # an unknown policy
+    ]
+    for case in cases:
+        with pytest.raises(typer.Exit) as exc:
+            abtest_command(a="http://x/", b="http://y/", sessions=1, backend="http", out=tmp_path / "out", **case)
+        assert exc.value.exit_code == 2
+    err = capsys.readouterr().err
+    assert err.count("ERROR") == 3 and "no-such-policy" in err and not (tmp_path / "out").exists()
