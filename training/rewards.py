@@ -1,0 +1,575 @@
+"""Shop-R1's hierarchical action reward v(a) (Table 1 of the paper), its components, and the binary baseline.
+
+Every reward here is a TRL reward callable, `f(prompts, completions, completion_ids=None, **columns)`, returning one
+`float | None` per completion. The gold next action arrives as the dataset column `gold_action` (one per completion:
+an action JSON string, a dict, an action model, or a whole step `{"rationale": ..., "action": {...}}`); a row whose
+gold is `None` gets `None`, which TRL turns into NaN and leaves out of that function's sum. Completions may be plain
+strings or chat messages (`[{"role": "assistant", "content": ...}]`).
+
+The reward of one completion (Shop-R1, Table 1 and sec. 3; constants in `RewardConfig`):
+
+1. **Format.** The output must pass `agent.schema.parse_step` (one JSON object of the required schema). If it does
+   not, the *whole* reward is 0. Otherwise +0.5.
+2. **Type.** +0.3 when the predicted action type equals the gold type. A wrong type ends the scoring there:
+   no attribute and no value credit (the hierarchy).
+3. **Attribute** (type correct). `click`: +0.2 when a name is given. `type_and_submit`: +0.1 when a name is given,
+   +0.1 when a text is given. `terminate`: nothing. "Given" means non-blank.
+4. **Value** (type correct). `click`: DARS × R(name). `type_and_submit`: 0.1 × R(name) + DARS × R(text).
+   R(x) = ROUGE-L(predicted x, gold x) (token-level F1, `training.rouge.rouge_l`), *gated*: R = ROUGE-L when
+   ROUGE-L >= `rouge_threshold` (0.75), else 0.
+
+Decisions where the paper leaves room (documented here once; tests pin them):
+
+- **Threshold `>=`.** The paper says a ROUGE-L value earns credit when it "exceeds" a threshold, e.g. 0.75. We credit
+  at `>=`, so the reward's text credit and the evaluation's exact-match rule (ROUGE-L >= threshold, see
+  `training.metrics`) agree: an action the metric counts as exact always earns its value credit. The boundary is
+  reachable (3 of 4 tokens in common: 2·3/8 = 0.75) and tested.
+- **The 0.1 × ROUGE-L(name) term of `type_and_submit` is gated too.** The paper states the threshold for ROUGE-L
+  values in general, not per term; gating all ROUGE-L terms keeps one rule. (Its weight is 0.1, so the choice moves
+  rewards by at most 0.1.)
+- **Credit is the ROUGE-L value itself above the threshold**, not 1: a near miss earns a bit less than an exact one.
+- **No DARS on the name term of `type_and_submit`.** Table 1 scales only the text term.
+- **`use_format=False`** (the paper's "no format reward" ablation) drops the +0.5; an unparseable output still scores
+  0, since there is no action to score.
+- **`binary=True`** (the paper's binary baseline): 1 on an exact match of the whole action (type, and name and text
+  equal after `strip()`, case-sensitive), else 0; format, DARS and ROUGE-L do not enter.
+
+Maximum rewards with the paper's constants: terminate 0.5 + 0.3 = 0.8, click 0.5 + 0.3 + 0.2 + 1000 = 1001.0,
+type_and_submit 0.5 + 0.3 + 0.1 + 0.1 + 0.1 + 1000 = 1001.1.
+
+>>> gold = '{"type": "click", "name": "search_results.acme_boot.title"}'
+>>> out = '{"rationale": "These look right.", "action": {"type": "click", "name": "search_results.acme_boot.title"}}'
+>>> shop_r1_reward(None, [out], gold_action=[gold])
+[1001.0]
+>>> near = out.replace(".title", ".image")  # ROUGE-L 0.8 >= 0.75: 0.5 + 0.3 + 0.2 + 1000 * 0.8
+>>> [round(r, 6) for r in shop_r1_reward(None, [near, "not json"], gold_action=[gold, gold])]
+[801.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from typing import Any
+
+from agent.schema import ParseError, ShopperStep, parse_step
+from envs.actions import ACTION_MODELS, Click, Terminate, TypeAndSubmit, parse_action
+from training.rouge import rouge_l
+
+__all__ = [
+    "COMPONENTS",
+    "RewardBreakdown",
+    "RewardComponent",
+    "RewardConfig",
+    "ShopR1Reward",
+    "action_type_reward",
+    "attribute_reward",
+    "binary_reward",
+    "completion_text",
+    "exact_match",
+    "format_reward",
+    "parse_completion",
+    "parse_gold",
+    "score_action",
+    "score_completion",
+    "shop_r1_reward",
+    "value_reward",
+]
+
+Action = Click | TypeAndSubmit | Terminate
+Similarity = Callable[[str, str], float]
+COMPONENTS: tuple[str, ...] = ("format", "type", "attribute", "value")
+"""The additive parts of the Shop-R1 reward, in Table 1's order; their sum is the reward."""
+
+_PAPER = "Shop-R1 (arXiv 2507.17842)"
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """The constants of Shop-R1's action reward. Defaults are the paper's.
+
+    >>> RewardConfig().dars_factor, RewardConfig(use_dars=False).dars_factor
+    (1000.0, 1.0)
+    >>> RewardConfig(rouge_threshold=1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expect rouge_threshold in [0, 1], actually: 1.5
+    """
+
+    format_reward: float = field(
+        default=0.5,
+        metadata={"help": f"Reward for an output that is one JSON object of the required schema. {_PAPER}, sec. 3: "
+                          "+0.5; an output that fails the format check gets a total reward of 0."},
+    )
+    type_reward: float = field(
+        default=0.3,
+        metadata={"help": f"Reward for predicting the gold action type. {_PAPER}, Table 1: +0.3 for every type."},
+    )
+    click_attr_reward: float = field(
+        default=0.2,
+        metadata={"help": f"Attribute credit of a correctly typed click that gives a name. {_PAPER}, Table 1: +0.2."},
+    )
+    type_name_attr_reward: float = field(
+        default=0.1,
+        metadata={"help": f"Attribute credit of a correctly typed type_and_submit that gives a name. {_PAPER}, "
+                          "Table 1: +0.1."},
+    )
+    type_text_attr_reward: float = field(
+        default=0.1,
+        metadata={"help": f"Attribute credit of a correctly typed type_and_submit that gives a text. {_PAPER}, "
+                          "Table 1: +0.1."},
+    )
+    type_name_value_weight: float = field(
+        default=0.1,
+        metadata={"help": f"Weight of ROUGE-L(name) in a type_and_submit's value credit. {_PAPER}, Table 1: "
+                          "0.1 × ROUGE-L(name); not scaled by DARS."},
+    )
+    dars: float = field(
+        default=1000.0,
+        metadata={"help": f"Difficulty-aware reward scaling (DARS): the factor on the long-text value terms "
+                          f"(click name, typed text). {_PAPER}, sec. 3: default 1000, so that spamming the easy "
+                          "terminate stops paying."},
+    )
+    rouge_threshold: float = field(
+        default=0.75,
+        metadata={"help": f"A ROUGE-L value earns credit only at or above this. {_PAPER}, sec. 3: 'exceeds a "
+                          "threshold, e.g. 0.75'; we use >= to agree with the exact-match metric."},
+    )
+    use_format: bool = field(
+        default=True,
+        metadata={"help": f"Give the format reward. False is the 'no format reward' ablation ({_PAPER}, Table 4); "
+                          "unparseable outputs still score 0."},
+    )
+    use_dars: bool = field(
+        default=True,
+        metadata={"help": f"Scale the value terms by `dars`. False (factor 1) is the 'no DARS' ablation "
+                          f"({_PAPER}, Table 4)."},
+    )
+    binary: bool = field(
+        default=False,
+        metadata={"help": f"Use the binary baseline instead: 1 on an exact match of the whole action, else 0 "
+                          f"({_PAPER}, Tables 2 and 4, 'RL (binary)')."},
+    )
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in (bool, "bool"):
+                if not isinstance(value, bool):
+                    raise ValueError(f"Expect {f.name} to be a bool, actually: {value!r}")
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"Expect {f.name} to be a finite number, actually: {value!r}")
+            if value < 0:
+                raise ValueError(f"Expect {f.name} >= 0, actually: {value!r}")
+        if self.dars <= 0:
+            raise ValueError(f"Expect dars > 0 (use use_dars=False for the no-DARS ablation), actually: {self.dars!r}")
+        if not 0 <= self.rouge_threshold <= 1:
+            raise ValueError(f"Expect rouge_threshold in [0, 1], actually: {self.rouge_threshold!r}")
+
+    @property
+    def dars_factor(self) -> float:
+        """The factor on the long-text value terms: `dars`, or 1 when DARS is off."""
+        return float(self.dars) if self.use_dars else 1.0
+
+
+DEFAULT_CONFIG = RewardConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class RewardBreakdown:
+    """One completion's reward, by component. `total` is the Shop-R1 reward; `binary` the baseline's.
+
+    >>> RewardBreakdown(format=0.5, type=0.3).total
+    0.8
+    """
+
+    format: float = 0.0
+    type: float = 0.0
+    attribute: float = 0.0
+    value: float = 0.0
+    binary: float = 0.0
+
+    @property
+    def total(self) -> float:
+        """format + type + attribute + value."""
+        return self.format + self.type + self.attribute + self.value
+
+    def get(self, component: str) -> float:
+        """A component by name: one of `COMPONENTS`, `"total"` or `"binary"`."""
+        return self.total if component == "total" else float(getattr(self, component))
+
+
+_ZERO = RewardBreakdown()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def completion_text(completion: Any) -> Any:
+    """The text of a completion: a string as is; for chat messages, the last assistant message's content.
+
+    Content given as parts (`[{"type": "text", "text": ...}]`) is joined. Anything else is returned unchanged, and
+    `parse_step` will reject it (the format check fails, the reward is 0).
+
+    >>> completion_text([{"role": "assistant", "content": "{}"}]), completion_text("x")
+    ('{}', 'x')
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Mapping):
+        completion = [completion]
+    if isinstance(completion, Sequence) and completion and all(isinstance(m, Mapping) for m in completion):
+        messages = [m for m in completion if m.get("role", "assistant") == "assistant"] or list(completion)
+        content = messages[-1].get("content")
+        if isinstance(content, list):
+            return "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
+        return content
+    return completion
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(text: str) -> ShopperStep | ParseError:
+    return parse_step(text)
+
+
+def parse_completion(completion: Any) -> ShopperStep | ParseError:
+    """`parse_step` of the completion's text. String results are memoised (4096 entries), so the component rewards
+    and the combined one parse each completion once between them.
+
+    >>> parse_completion([{"role": "assistant", "content": '{"rationale": "Bye.", "action": {"type": "terminate"}}'}])
+    ShopperStep(rationale='Bye.', action=Terminate(type='terminate'))
+    """
+    text = completion_text(completion)
+    if isinstance(text, str):
+        return _parse_text(text)
+    return parse_step(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_gold_json(text: str) -> Action:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"Expect gold_action as action JSON, actually: not JSON ({exc}): {text[:80]!r}") from None
+    return parse_gold(data)
+
+
+def parse_gold(gold: Any) -> Action:
+    """The gold action from a dataset value: an action model, a step, a dict or a JSON string of either.
+
+    Keys whose value is `None` are dropped first: a `datasets` struct column fills the fields a row lacks with None
+    (`{"type": "terminate", "name": None, "text": None}`). Raises `ValueError` (a data error, not a model error).
+
+    >>> parse_gold({"type": "terminate", "name": None, "text": None})
+    Terminate(type='terminate')
+    >>> parse_gold('{"rationale": "r", "action": {"type": "click", "name": "nav_bar.homepage"}}').name
+    'nav_bar.homepage'
+    """
+    if isinstance(gold, ACTION_MODELS):
+        return gold  # type: ignore[return-value]
+    if isinstance(gold, ShopperStep):
+        return gold.action
+    if isinstance(gold, str):
+        return _parse_gold_json(gold)
+    if isinstance(gold, Mapping):
+        data = {k: v for k, v in gold.items() if v is not None}
+        if "type" not in data and isinstance(data.get("action"), Mapping | str):
+            return parse_gold(data["action"])
+        return parse_action(data)
+    raise ValueError(f"Expect gold_action as an action dict or JSON string, actually: {type(gold).__name__}")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Scoring one action
+
+
+def _gated(similarity: float, threshold: float) -> float:
+    return similarity if similarity >= threshold else 0.0
+
+
+def score_action(
+    pred: Action, gold: Action, config: RewardConfig = DEFAULT_CONFIG, *, similarity: Similarity = rouge_l
+) -> tuple[float, float, float]:
+    """(type, attribute, value) credit of a parsed action against the gold one: Table 1 without the format reward.
+
+    `similarity` is ROUGE-L F1 by default (swappable for tests and benchmarks).
+
+    >>> gold = TypeAndSubmit(name="search_input", text="waterproof hiking boots")
+    >>> score_action(TypeAndSubmit(name="search_input", text="waterproof hiking boots"), gold)
+    (0.3, 0.2, 1000.1)
+    >>> score_action(Click(name="search_input"), gold)
+    (0.0, 0.0, 0.0)
+    """
+    if pred.type != gold.type:
+        return 0.0, 0.0, 0.0
+    if isinstance(pred, Terminate):
+        return config.type_reward, 0.0, 0.0
+    threshold, dars = config.rouge_threshold, config.dars_factor
+    if isinstance(pred, Click):
+        assert isinstance(gold, Click)
+        attribute = config.click_attr_reward if pred.name.strip() else 0.0
+        value = dars * _gated(similarity(pred.name, gold.name), threshold)
+        return config.type_reward, attribute, value
+    assert isinstance(pred, TypeAndSubmit) and isinstance(gold, TypeAndSubmit)
+    attribute = (config.type_name_attr_reward if pred.name.strip() else 0.0) + (
+        config.type_text_attr_reward if pred.text.strip() else 0.0
+    )
+    value = config.type_name_value_weight * _gated(similarity(pred.name, gold.name), threshold)
+    value += dars * _gated(similarity(pred.text, gold.text), threshold)
+    return config.type_reward, attribute, value
+
+
+def exact_match(pred: Action, gold: Action) -> bool:
+    """The binary baseline's criterion: same type, and same name and text after `strip()` (case-sensitive).
+
+    >>> exact_match(Click(name=" a.b "), Click(name="a.b")), exact_match(Click(name="a.B"), Click(name="a.b"))
+    (True, False)
+    """
+    if pred.type != gold.type:
+        return False
+    if isinstance(pred, Terminate):
+        return True
+    if pred.name.strip() != gold.name.strip():  # type: ignore[union-attr]
+        return False
+    return not isinstance(pred, TypeAndSubmit) or pred.text.strip() == gold.text.strip()  # type: ignore[union-attr]
+
+
+def score_completion(
+    completion: Any, gold: Any, config: RewardConfig = DEFAULT_CONFIG, *, similarity: Similarity = rouge_l
+) -> RewardBreakdown:
+    """The full breakdown of one completion (string or chat messages) against its gold action.
+
+    >>> b = score_completion('{"rationale": "Done.", "action": {"type": "terminate"}}', {"type": "terminate"})
+    >>> b.format, b.type, b.attribute, b.value, b.total, b.binary
+    (0.5, 0.3, 0.0, 0.0, 0.8, 1.0)
+    >>> score_completion('{"action": {"type": "terminate"}}', {"type": "terminate"}).total  # no rationale: format fails
+    0.0
+    """
+    gold_action = parse_gold(gold)
+    step = parse_completion(completion)
+    if isinstance(step, ParseError):
+        return _ZERO
+    type_, attribute, value = score_action(step.action, gold_action, config, similarity=similarity)
+    return RewardBreakdown(
+        format=config.format_reward if config.use_format else 0.0,
+        type=type_,
+        attribute=attribute,
+        value=value,
+        binary=1.0 if exact_match(step.action, gold_action) else 0.0,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# TRL reward callables
+
+
+def _golds(completions: Sequence[Any], gold_action: Sequence[Any] | None, name: str) -> Sequence[Any]:
+    if gold_action is None:
+        raise ValueError(f"Expect the dataset column `gold_action` to reach {name}, actually: no such keyword")
+    if isinstance(gold_action, str | bytes | Mapping) or len(gold_action) != len(completions):
+        got = type(gold_action).__name__ if isinstance(gold_action, str | bytes | Mapping) else len(gold_action)
+        raise ValueError(f"Expect one gold_action per completion ({len(completions)}), actually: {got}")
+    return gold_action
+
+
+def _breakdowns(
+    completions: Sequence[Any],
+    gold_action: Sequence[Any] | None,
+    config: RewardConfig,
+    name: str,
+    similarity: Similarity = rouge_l,
+) -> list[RewardBreakdown | None]:
+    golds = _golds(completions, gold_action, name)
+    out: list[RewardBreakdown | None] = []
+    for i, (completion, gold) in enumerate(zip(completions, golds, strict=True)):
+        if gold is None:
+            out.append(None)
+            continue
+        try:
+            out.append(score_completion(completion, gold, config, similarity=similarity))
+        except ValueError as exc:
+            raise ValueError(f"{name}: row {i}: {exc}") from None
+    return out
+
+
+def _pick(breakdowns: Iterable[RewardBreakdown | None], component: str) -> list[float | None]:
+    return [None if b is None else b.get(component) for b in breakdowns]
+
+
+class RewardComponent:
+    """One component of the Shop-R1 reward as its own TRL reward callable, with a config. Picklable.
+
+    Passing all four components as `reward_funcs` (weights 1) makes TRL log each one and sum them into the Shop-R1
+    reward; every component is 0 for an output that fails the format check.
+
+    >>> value = RewardComponent("value", RewardConfig(use_dars=False))
+    >>> value.__name__
+    'shop_r1_value'
+    """
+
+    def __init__(self, component: str, config: RewardConfig | None = None) -> None:
+        if component not in (*COMPONENTS, "binary"):
+            raise ValueError(f"Expect component one of {', '.join((*COMPONENTS, 'binary'))}, actually: {component!r}")
+        self.component = component
+        self.config = config if config is not None else DEFAULT_CONFIG
+        self.__name__ = f"shop_r1_{component}"
+
+    def __call__(
+        self,
+        prompts: Sequence[Any] | None,
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None = None,
+        *,
+        gold_action: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        if self.component == "format" and gold_action is None:
+            fmt = self.config.format_reward if self.config.use_format else 0.0
+            return [0.0 if isinstance(parse_completion(c), ParseError) else fmt for c in completions]
+        return _pick(_breakdowns(completions, gold_action, self.config, self.__name__), self.component)
+
+    def __repr__(self) -> str:
+        return f"RewardComponent({self.component!r}, {self.config!r})"
+
+
+class ShopR1Reward:
+    """The Shop-R1 action reward v(a) (or the binary baseline when `config.binary`) as a TRL reward callable.
+
+    When TRL passes `log_metric` (GRPOTrainer does), the batch means of the components are logged as
+    `shop_r1/<component>` (and `shop_r1/binary_exact`). `similarity` replaces ROUGE-L F1 (a module-level function
+    keeps the instance picklable). Picklable.
+
+    >>> reward = ShopR1Reward()
+    >>> gold = {"type": "type_and_submit", "name": "search_input", "text": "waterproof hiking boots"}
+    >>> out = [{"role": "assistant", "content": '{"rationale": "Search.", "action": {"type": "type_and_submit", '
+    ...         '"name": "search_input", "text": "hiking boots"}}'}]
+    >>> reward(None, [out], gold_action=[gold])  # ROUGE-L(text) = 0.8: 0.5 + 0.3 + 0.2 + 0.1 + 800
+    [801.1]
+    >>> {k: v[0] for k, v in reward.components(None, [out], gold_action=[gold]).items()}
+    {'format': 0.5, 'type': 0.3, 'attribute': 0.2, 'value': 800.1, 'total': 801.1, 'binary': 0.0}
+    """
+
+    def __init__(self, config: RewardConfig | None = None, *, similarity: Similarity = rouge_l) -> None:
+        self.config = config if config is not None else DEFAULT_CONFIG
+        self.similarity = similarity
+        self.__name__ = "shop_r1_binary" if self.config.binary else "shop_r1"
+
+    def __call__(
+        self,
+        prompts: Sequence[Any] | None,
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None = None,
+        *,
+        gold_action: Sequence[Any] | None = None,
+        log_metric: Callable[[str, float], None] | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        breakdowns = _breakdowns(completions, gold_action, self.config, self.__name__, self.similarity)
+        if log_metric is not None:
+            scored = [b for b in breakdowns if b is not None]
+            if scored:
+                for component in (*COMPONENTS, "binary"):
+                    name = "binary_exact" if component == "binary" else component
+                    log_metric(f"shop_r1/{name}", sum(b.get(component) for b in scored) / len(scored))
+        return _pick(breakdowns, "binary" if self.config.binary else "total")
+
+    def components(
+        self,
+        prompts: Sequence[Any] | None,
+        completions: Sequence[Any],
+        completion_ids: Sequence[Sequence[int]] | None = None,
+        *,
+        gold_action: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, list[float | None]]:
+        """Per-completion values of each component, `total` (the Shop-R1 reward) and `binary`, for logging."""
+        breakdowns = _breakdowns(completions, gold_action, self.config, self.__name__, self.similarity)
+        return {name: _pick(breakdowns, name) for name in (*COMPONENTS, "total", "binary")}
+
+    def component_funcs(self) -> list[RewardComponent]:
+        """The four components as separate reward callables sharing this config (their sum is this reward)."""
+        return [RewardComponent(name, self.config) for name in COMPONENTS]
+
+    def __repr__(self) -> str:
+        return f"ShopR1Reward({self.config!r})"
+
+
+def _module_component(component: str) -> RewardComponent:
+    return RewardComponent(component, DEFAULT_CONFIG)
+
+
+def format_reward(
+    prompts: Sequence[Any] | None, completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
+) -> list[float | None]:
+    """+0.5 for an output that passes the format check, else 0 (gold not needed; if given, rows with gold None get
+    None). Paper defaults; use `RewardComponent("format", config)` for others.
+
+    >>> format_reward(None, ['{"rationale": "Bye.", "action": {"type": "terminate"}}', '{"type": "terminate"}'])
+    [0.5, 0.0]
+    """
+    return _module_component("format")(prompts, completions, completion_ids, **kwargs)
+
+
+def action_type_reward(
+    prompts: Sequence[Any] | None, completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
+) -> list[float | None]:
+    """+0.3 when the parsed action's type equals the gold type; 0 when the format check fails.
+
+    >>> action_type_reward(None, ['{"rationale": "Bye.", "action": {"type": "terminate"}}'],
+    ...                    gold_action=['{"type": "click", "name": "nav_bar.homepage"}'])
+    [0.0]
+    """
+    return _module_component("type")(prompts, completions, completion_ids, **kwargs)
+
+
+def attribute_reward(
+    prompts: Sequence[Any] | None, completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
+) -> list[float | None]:
+    """Attribute credit of a correctly typed action: click +0.2 with a name; type_and_submit +0.1 name, +0.1 text.
+
+    >>> attribute_reward(None, ['{"rationale": "Go.", "action": {"type": "click", "name": "x.y"}}'],
+    ...                  gold_action=[{"type": "click", "name": "nav_bar.homepage"}])
+    [0.2]
+    """
+    return _module_component("attribute")(prompts, completions, completion_ids, **kwargs)
+
+
+def value_reward(
+    prompts: Sequence[Any] | None, completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
+) -> list[float | None]:
+    """Value credit of a correctly typed action: DARS × R(name) for click, 0.1 × R(name) + DARS × R(text) for
+    type_and_submit, with R the ROUGE-L gated at the threshold.
+
+    >>> value_reward(None, ['{"rationale": "Go.", "action": {"type": "click", "name": "nav_bar.home"}}'],
+    ...              gold_action=[{"type": "click", "name": "nav_bar.homepage"}])  # ROUGE-L 2/3 < 0.75
+    [0.0]
+    """
+    return _module_component("value")(prompts, completions, completion_ids, **kwargs)
+
+
+def shop_r1_reward(
+    prompts: Sequence[Any] | None, completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
+) -> list[float | None]:
+    """The Shop-R1 reward with the paper's constants (`ShopR1Reward()`), as a plain function."""
+    return _SHOP_R1(prompts, completions, completion_ids, **kwargs)
+
+
+def binary_reward(
+    prompts: Sequence[Any] | None, completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
+) -> list[float | None]:
+    """The binary baseline: 1.0 on an exact match of the whole action (after `strip()`), else 0.0.
+
+    >>> binary_reward(None, ['{"rationale": "Go.", "action": {"type": "click", "name": "nav_bar.homepage "}}'],
+    ...               gold_action=[{"type": "click", "name": "nav_bar.homepage"}])
+    [1.0]
+    """
+    return _BINARY(prompts, completions, completion_ids, **kwargs)
+
+
+_SHOP_R1 = ShopR1Reward(DEFAULT_CONFIG)
+_BINARY = ShopR1Reward(RewardConfig(binary=True))
