@@ -30,7 +30,7 @@ class Click(_Action):
     """
 
     type: Literal["click"] = "click"
-    name: str = Field(min_length=1, max_length=MAX_NAME_LEN, pattern=r"\S", description="The element's `name` attribute.")
+    name: str = Field(min_length=1, max_length=MAX_NAME_LEN, pattern=r"\S", description="The element name.")
 
 
 class TypeAndSubmit(_Action):

@@ -7,26 +7,38 @@ import pytest
 
 @pytest.fixture(scope="session")
 def store_db(tmp_path_factory):
-    """A 600-product catalog built once per test session."""
+    """A 300-product catalog built once per test session."""
     from sites.store.generate import build_catalog
 
     path = tmp_path_factory.mktemp("catalog") / "catalog.db"
-    build_catalog(path, n_products=600, seed=7)
+    build_catalog(path, n_products=300, seed=0)
     return path
 
 
+def _serve(db, variant: str):
+    from sites.store.server import StoreServer
+
+    with StoreServer(db, variant=variant) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
-def store_url(store_db):
+def store_a(store_db):
     """The store (variant a) served by uvicorn on a free loopback port."""
-    from sites.store.server import StoreServer
-
-    with StoreServer(store_db, variant="a") as server:
-        yield server.url
+    yield from _serve(store_db, "a")
 
 
 @pytest.fixture(scope="session")
-def store_url_b(store_db):
-    from sites.store.server import StoreServer
+def store_b(store_db):
+    """The same catalog in layout variant b."""
+    yield from _serve(store_db, "b")
 
-    with StoreServer(store_db, variant="b") as server:
-        yield server.url
+
+@pytest.fixture(scope="session")
+def store_url(store_a) -> str:
+    return store_a.url
+
+
+@pytest.fixture(scope="session")
+def store_url_b(store_b) -> str:
+    return store_b.url

@@ -164,20 +164,20 @@ def test_abtest_end_to_end(store_a, store_b, tmp_path):
     assert again.conversion_diff == result.conversion_diff
 
 
-def test_default_items_come_from_the_catalog(catalog_db):
-    items = _default_items(5, 0, catalog_db)
+def test_default_items_come_from_the_catalog(store_db):
+    items = _default_items(5, 0, store_db)
     assert len(items) == 5 and len({i.persona.persona_id for i in items}) == 5
     assert all(i.intent.target_asin for i in items)
-    assert _default_items(5, 0, catalog_db) == items
+    assert _default_items(5, 0, store_db) == items
 
 
-def test_abtest_command(store_a, store_b, catalog_db, tmp_path, monkeypatch, capsys):
+def test_abtest_command(store_a, store_b, store_db, tmp_path, monkeypatch, capsys):
     import agent.policies
 
     made: list[str] = []
     monkeypatch.setattr(agent.policies, "make_policy", lambda name, **kw: made.append(name) or BuyFirstPolicy())
     abtest_command(a=store_a.url + "/", b=store_b.url + "/", sessions=3, policy="buy-first", concurrency=2,
-                   backend="http", seed=1, out=tmp_path, catalog=catalog_db, max_steps=6)
+                   backend="http", seed=1, out=tmp_path, catalog=store_db, max_steps=6)
     out = capsys.readouterr().out
     assert "conversion (purchase rate)" in out and "abtest.json" in out
     assert made == ["buy-first", "buy-first"]  # a fresh policy per arm
