@@ -27,9 +27,7 @@ import logging
 import os
 import shlex
 import shutil
-import socket
 import sys
-import threading
 import time
 import uuid
 from collections import Counter, deque
@@ -41,12 +39,13 @@ from types import TracebackType
 from typing import Annotated, Any, Literal
 
 import typer
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sites.serving import ThreadedServer, serve_foreground
 
 from .models import Completion, GenerationRequest, LocalEngine, resolve_device, resolve_dtype
 from .schema import ParseError, parse_step
@@ -448,19 +447,6 @@ def create_policy_app(
 # Running it
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family, type_, proto, _name, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, type_, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(addr)
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 class PolicyServer:
     """The policy server in a background thread on a free port (tests, embedding). `base_url` ends in `/v1`.
 
@@ -470,11 +456,7 @@ class PolicyServer:
     def __init__(self, model_dir: str | Path | None = None, *, engine: LocalEngine | None = None,
                  host: str = "127.0.0.1", port: int = 0, log_level: str = "warning", **app_kwargs: Any) -> None:
         self.app = create_policy_app(model_dir, engine=engine, **app_kwargs)
-        self.host, self.port, self.log_level = host, port, log_level
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
-        self._url: str | None = None
+        self._http = ThreadedServer(self.app, host, port, log_level, name="policy server")
 
     @property
     def stats(self) -> ServerStats:
@@ -491,9 +473,7 @@ class PolicyServer:
     @property
     def url(self) -> str:
         """'http://127.0.0.1:PORT', no trailing slash. Only once started."""
-        if self._url is None:
-            raise RuntimeError("PolicyServer.url: the server is not started; call start() first")
-        return self._url
+        return self._http.url
 
     @property
     def base_url(self) -> str:
@@ -501,38 +481,12 @@ class PolicyServer:
         return self.url + "/v1"
 
     def start(self, timeout: float = 120.0) -> PolicyServer:
-        if self._thread is not None:
-            return self
-        self._sock = _bind(self.host, self.port)
-        host, port = self._sock.getsockname()[:2]
-        self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-        config = uvicorn.Config(self.app, log_level=self.log_level, access_log=False, lifespan="on",
-                                timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name=f"policy-server-{port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive():
-                self.stop()
-                raise RuntimeError("the policy server exited during start-up (model load failed?); see the log")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError(f"the policy server did not start within {timeout:.0f}s")
-            time.sleep(0.01)
+        """Serve in a daemon thread; returns once the model is loaded and connections are accepted."""
+        self._http.start(timeout)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.warning("the policy server thread did not stop within %.0fs", timeout)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = self._thread = self._sock = None
+        self._http.stop(timeout)
 
     def __enter__(self) -> PolicyServer:
         return self.start()
@@ -544,8 +498,7 @@ class PolicyServer:
 
 def serve_policy(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8001, **app_kwargs: Any) -> None:
     """Serve a local model in the foreground until interrupted."""
-    app = create_policy_app(model_dir, **app_kwargs)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    serve_foreground(create_policy_app(model_dir, **app_kwargs), host, port)
 
 
 # --------------------------------------------------------------------------------------------------------------------
