@@ -193,7 +193,9 @@ async def run_sessions(
             trace_path = run_dir / "traces" / f"{session_id}.zip" if config.playwright_trace else None
             env = AsyncShopEnv(config.site, config.backend, env_config, browser=browser, trace_path=trace_path)
             try:
-                result = await run_session(env, batcher.submit, item, session_id, run_dir, config, policy.describe())
+                with batcher.active():
+                    result = await run_session(env, batcher.submit, item, session_id, run_dir, config,
+                                               policy.describe())
             finally:
                 await env.close()
             results.append(result)

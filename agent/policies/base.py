@@ -7,8 +7,9 @@ A session asks through a `Batcher`, which gathers the requests of concurrent ses
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +64,8 @@ class Policy(ABC):
 class Batcher:
     """Gathers concurrent `submit` calls into batches of at most `policy.max_batch` for `policy.act`.
 
-    A batch is sent as soon as it is full, or when no more requests arrive within `wait_ms`.
+    A batch is sent as soon as it is full, as soon as every active session is waiting on it (sessions register with
+    `active()`), or when no more requests arrive within `wait_ms`.
     """
 
     def __init__(self, policy: Policy, wait_ms: float = 5.0):
@@ -72,11 +74,23 @@ class Batcher:
         self._pending: list[tuple[PolicyRequest, asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
         self.batches: list[int] = []  # sizes of the batches sent, for the summary
+        self.sessions = 0  # sessions registered with active(); 0 means unknown
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Register a running session, so the batcher knows when everyone is waiting and need not wait longer."""
+        self.sessions += 1
+        try:
+            yield
+        finally:
+            self.sessions -= 1
+            if self._pending and len(self._pending) >= self.sessions:
+                self._send()
 
     async def submit(self, request: PolicyRequest) -> PolicyResponse:
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending.append((request, fut))
-        if len(self._pending) >= self.policy.max_batch:
+        if len(self._pending) >= self.policy.max_batch or len(self._pending) == self.sessions:
             self._send()
         elif self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush_later())

@@ -30,9 +30,10 @@ from agent.policies.local import LocalPolicy, LocalPolicyConfig
 from agent.policies.openai_policy import OpenAIPolicy, OpenAIPolicyConfig
 from agent.prompt import HistoryItem, PromptConfig, build_messages
 from agent.schema import ShopperStep
-from agent.server import PolicyServer, _bind
+from agent.server import PolicyServer
 from envs.actions import Click
 from envs.observation import ElementRef, Observation
+from sites.serving import bind as _bind
 
 PAGE = ("<nav><a name='nav_bar.homepage'>Home</a></nav><input name='search_input'/>"
         "<ul><li><a name='search_results.acme_boots.product_title'>Acme boots</a> $89.00</li></ul>")

@@ -1,0 +1,91 @@
+"""Agent runtime benchmark: sessions/min and steps/s at concurrency 1, 4 and 8, with the time split between policy,
+env and trace writing; the baseline is the env alone (the store's happy path) at the same concurrency, measured in the
+same run, so the runtime's overhead shows as a ratio.
+
+Run: `.venv/bin/python benchmarks/bench_agent.py [--sessions N] [--local-model DIR]`; writes docs/benchmarks/agent.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_env import throughput as env_throughput  # noqa: E402
+
+from agent.policies import make_policy  # noqa: E402
+from agent.population import sample_from_catalog  # noqa: E402
+from agent.session import RunConfig, run_sessions  # noqa: E402
+from agent.summary import summarize  # noqa: E402
+from agent.trace import iter_traces  # noqa: E402
+from sites.store.generate import build_catalog  # noqa: E402
+from sites.store.server import StoreServer  # noqa: E402
+
+
+def run(url: str, db: Path, policy_name: str, backend: str, k: int, n: int, **policy_opts) -> dict:
+    items = sample_from_catalog(db, n, seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = make_policy(policy_name, **policy_opts)
+        config = RunConfig(site=url, backend=backend, concurrency=k, seed=1, max_steps=30)
+
+        async def go():
+            try:
+                return await run_sessions(tmp, policy, items, config, progress=False)
+            finally:
+                await policy.close()
+
+        t0 = time.perf_counter()
+        asyncio.run(go())
+        wall = time.perf_counter() - t0
+        summary = summarize(list(iter_traces(tmp)))
+    t = summary.timing
+    return {"sessions_per_min": n / wall * 60, "steps_per_s": summary.total_steps / wall, "policy_ms": t.policy_ms,
+            "env_ms": t.env_ms, "trace_ms": t.trace_ms, "purchase": summary.purchase_rate}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sessions", type=int, default=24, help="sessions per http cell (browser cells use a third)")
+    ap.add_argument("--products", type=int, default=5000)
+    ap.add_argument("--local-model", type=Path, default=None, help="a tiny model dir for the `local` rows")
+    ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/agent.md"))
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "catalog.db"
+        build_catalog(db, n_products=args.products, seed=0)
+        with StoreServer(db) as server:
+            cells = [("scripted", b) for b in ("http", "browser")]
+            if args.local_model:
+                cells.append(("local", "http"))
+            for policy, backend in cells:
+                for k in (1, 4, 8):
+                    n = args.sessions if backend == "http" else max(k, args.sessions // 3)
+                    opts = {"model": str(args.local_model), "max_new_tokens": 64} if policy == "local" else {}
+                    r = run(server.url, db, policy, backend, k, n, **opts)
+                    base = asyncio.run(env_throughput(server.url, backend, k, 1))
+                    rows.append((policy, backend, k, n, r, base))
+                    print(policy, backend, k, f"{r['steps_per_s']:.1f} steps/s vs env {base:.1f}", flush=True)
+    lines = ["# Agent runtime benchmark", "",
+             f"`.venv/bin/python benchmarks/bench_agent.py` (catalog {args.products} products, 2-core CPU). "
+             "Baseline: the env alone walking the store's happy path at the same concurrency (steps/s), same run.", "",
+             "| policy | backend | concurrency | sessions | sessions/min | steps/s | env-only steps/s | runtime / env |"
+             " policy ms/step | env ms/step | trace ms/step | purchase rate |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for policy, backend, k, n, r, base in rows:
+        lines.append(f"| {policy} | {backend} | {k} | {n} | {r['sessions_per_min']:.0f} | {r['steps_per_s']:.1f} |"
+                     f" {base:.1f} | {r['steps_per_s'] / base:.2f}× | {r['policy_ms']:.1f} | {r['env_ms']:.1f} |"
+                     f" {r['trace_ms']:.2f} | {r['purchase']:.0%} |")
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
