@@ -175,7 +175,10 @@ class Intent(_Frozen):
         else:
             # Shoppers drop leading modifiers, never the head noun at the end.
             n = len(words) if len(words) <= 2 or rng.random() < 0.4 else rng.randint(2, min(4, len(words)))
-            thing = " ".join(words[-n:]).lower()
+            while n < len(words) and words[-n].lower() in _CONNECTORS:  # "pots and pans set", not "and pans set"
+                n += 1
+            kept = [w.lower() for w in words[-n:]]
+            thing = " ".join(w for i, w in enumerate(kept) if i == 0 or w != kept[i - 1])
 
         max_price: float | None = None
         if price is not None and price > 0 and math.isfinite(price) and rng.random() < 0.6:
@@ -190,7 +193,9 @@ class Intent(_Frozen):
         if brand and not vague and words and rng.random() < 0.35:
             parts.append(rng.choice(_BRAND_PHRASES).format(brand=brand))
         if chosen_options and rng.random() < 0.7:
-            parts.append("in " + ", ".join(_option_phrase(k, v) for k, v in chosen_options.items()))
+            phrases = [_option_phrase(k, v) for k, v in chosen_options.items()]
+            parts.append("".join(p if i == 0 else (" " if p.startswith("(") else ", ") + p
+                                 for i, p in enumerate(phrases)))
         if max_price is not None:
             parts.append(rng.choice(_BUDGET_PHRASES).format(price=_money(max_price)))
         text = " ".join(parts).strip()
@@ -431,12 +436,28 @@ def _vague_thing(words: list[str], department: str | None, rng: random.Random) -
         return f"something from {dept}" if rng.random() < 0.5 else f"a gift from the {dept} section"
     if not words:
         return "something"
-    return rng.choice(_VAGUE).format(thing=words[-1].lower())
+    thing = words[-1].lower()
+    template = rng.choice(_VAGUE)
+    return template.format(thing=_with_article(thing) if template.startswith("something like") else thing)
+
+
+_CONNECTORS = frozenset({"and", "or", "&", "of", "with", "for", "in", "to", "the", "a", "an", "-"})
 
 
 def _option_phrase(key: str, value: str) -> str:
-    value = value.lower()
-    return value if key.lower() in ("color", "colour") else f"{key.lower()} {value}"
+    """How a shopper names an option: "in navy", "in size 10", "in a 3 pack", "(capacity: 2TB)".
+
+    >>> [_option_phrase(k, v) for k, v in [("color", "Navy"), ("size", "10"), ("pack", "3 Pack"), ("capacity", "2TB")]]
+    ['in navy', 'in size 10', 'in a 3 pack', '(capacity: 2TB)']
+    """
+    k = key.lower().strip()
+    if k in ("color", "colour", "scent", "flavor", "flavour", "finish", "material", "style"):
+        return f"in {value.lower()}"
+    if k == "size":
+        return f"in size {value}"
+    if k in value.lower():
+        return f"in {_with_article(value.lower())}"
+    return f"({key}: {value})"
 
 
 def _with_article(thing: str) -> str:
