@@ -15,16 +15,11 @@ from pathlib import Path
 
 import pytest
 
-QWEN2_SPLIT = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
+# One definition of the tokenizer recipe, shared with `shop-r1 model init`; the names stay importable from here.
+from training.modeling import CHATML_TEMPLATE, QWEN2_SPLIT, SPECIAL_TOKENS, train_tokenizer
+
+__all__ = ["CHATML_TEMPLATE", "QWEN2_SPLIT", "SPECIAL_TOKENS", "build_tiny_model", "build_tokenizer",
+           "cached_tiny_model", "training_corpus"]
 
 _WORDS = ("boots", "tent", "jacket", "shoes", "coffee", "lamp", "backpack", "socks", "kettle", "headphones",
           "waterproof", "hiking", "trail", "running", "green", "tea", "large", "navy", "cotton", "wireless", "Acme",
@@ -72,27 +67,9 @@ def build_tokenizer(vocab_size: int = 2000, *, split: str = "qwen2", seed: int =
     """A trained byte-level BPE as a `PreTrainedTokenizerFast` with ChatML specials and chat template.
 
     `split="qwen2"` pre-splits with Qwen2's regex (then `ByteLevel(use_regex=False)`); `split="gpt2"` uses ByteLevel's
-    own GPT-2 regex, which differs from what `Qwen2Tokenizer` would rebuild.
+    own GPT-2 regex, which differs from what `Qwen2Tokenizer` would rebuild. See `training.modeling.train_tokenizer`.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    if split == "qwen2":
-        tok.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ])
-    elif split == "gpt2":
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    else:
-        raise ValueError(f"Expect split 'qwen2' or 'gpt2', actually: {split!r}")
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(training_corpus(seed=seed), trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   chat_template=CHATML_TEMPLATE)
+    return train_tokenizer(training_corpus(seed=seed), vocab_size, split=split, model_max_length=4096)
 
 
 def build_tiny_model(out_dir: str | Path, *, seed: int = 0, split: str = "qwen2", hidden_size: int = 64,

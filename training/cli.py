@@ -1,0 +1,240 @@
+"""Training commands of the `shop-r1` CLI: `data build`, `data import-opera`, `model init` and `eval`.
+
+`agent.cli` calls `register(app)`; the trainers' commands come from `training.train_cli.register_train(app)` when that
+module exists. Heavy modules (torch, transformers, datasets) are imported inside the commands, so `shop-r1 --help`
+stays fast. Bad input (missing directories, empty runs, bad splits) exits with code 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+log = logging.getLogger(__name__)
+
+__all__ = ["register"]
+
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Input errors (`DataError` is a ValueError) become `error: ...` and exit code 2, not a traceback."""
+    try:
+        yield
+    except _USER_ERRORS as exc:
+        raise _fail(str(exc)) from None
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# data
+
+
+data_app = typer.Typer(help="Build training datasets (SFT and RL) from traces.", no_args_is_help=True)
+
+SplitOpt = Annotated[str, typer.Option("--split", help="Train/validation/test fractions of sessions.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the session split.")]
+BudgetOpt = Annotated[int, typer.Option(min=1, help="Prompt budget in tokens (RL prompts, whole SFT sessions).")]
+TokenizerOpt = Annotated[
+    Path | None, typer.Option("--tokenizer", help="Count tokens with this model directory's tokenizer.")]
+
+
+@data_app.command("build")
+def data_build(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (each with sessions/*.jsonl).")],
+    out: Annotated[Path, typer.Option(help="Data directory to write (sft/, rl/, meta.json).")],
+    split: SplitOpt = "0.8/0.1/0.1",
+    seed: SeedOpt = 0,
+    max_context_tokens: BudgetOpt = 3584,  # = training.data.DataConfig.max_context_tokens
+    tokenizer: TokenizerOpt = None,
+) -> None:
+    """Build DATA_DIR/sft and DATA_DIR/rl from run directories, split by session.
+
+    Token counts are approximate (3.5 characters a token) until a tokenizer exists: after `shop-r1 model init`,
+    rebuild with `--tokenizer MODEL_DIR` for exact budgets.
+    """
+    from .data import build_datasets, parse_split
+
+    with _user_errors():
+        fractions = parse_split(split)
+        for run_dir in run_dirs:
+            if not run_dir.is_dir():
+                raise ValueError(f"{run_dir}: no such run directory")
+        if tokenizer is not None and not tokenizer.is_dir():
+            raise ValueError(f"--tokenizer {tokenizer}: no such model directory")
+        meta = build_datasets(run_dirs, out, split=fractions, seed=seed, max_context_tokens=max_context_tokens,
+                              tokenizer_dir=tokenizer)
+    _report_data(out, meta)
+
+
+@data_app.command("import-opera")
+def data_import_opera(
+    directory: Annotated[Path, typer.Argument(help="Directory with OPeRA's action, session and user tables.")],
+    out: Annotated[Path, typer.Option(help="Data directory to write; the traces go to OUT/opera.")],
+    split: SplitOpt = "0.8/0.1/0.1",
+    seed: SeedOpt = 0,
+    max_context_tokens: BudgetOpt = 3584,  # = training.data.DataConfig.max_context_tokens
+    tokenizer: TokenizerOpt = None,
+    intent: Annotated[str | None, typer.Option(help="Intent text of sessions without one.")] = None,
+) -> None:
+    """Import OPeRA (CSV, parquet or JSONL tables) as traces, then build the datasets from them."""
+    from .data import parse_split
+    from .opera import OperaConfig, import_opera
+
+    with _user_errors():
+        fractions = parse_split(split)
+        config = OperaConfig(default_intent=intent) if intent else OperaConfig()
+        meta = import_opera(directory, out, split=fractions, seed=seed, max_context_tokens=max_context_tokens,
+                            tokenizer_dir=tokenizer, config=config)
+    opera = meta["opera"]
+    typer.echo(f"OPeRA: {opera.get('sessions', 0)} sessions, {opera.get('steps', 0)} steps "
+               f"({opera.get('steps_with_rationale', 0)} with a rationale) -> {opera['run_dir']}")
+    _report_data(out, meta)
+
+
+def _report_data(out: Path, meta: dict[str, Any]) -> None:
+    counts = meta["counts"]
+    typer.echo(f"wrote {out} in {meta['build_seconds']}s")
+    typer.echo("split       sessions  sft rows  rl rows  rl gold types")
+    for name, c in counts.items():
+        types = ", ".join(f"{k} {v}" for k, v in c["rl_gold_types"].items())
+        typer.echo(f"{name:<11} {c['sessions']:>8}  {c['sft_rows']:>8}  {c['rl_rows']:>7}  {types}")
+    budget = meta["prompt_budget"]
+    rl = budget["rl_prompt"]
+    typer.echo(f"prompt budget {budget['max_context_tokens']} tokens ({budget['token_counter']}): "
+               f"{rl['with_dropped']}/{rl['prompts']} RL prompts dropped earlier pages, "
+               f"{rl['truncated_current']} cut the current page, {rl['over_budget']} still over")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# model
+
+
+model_app = typer.Typer(help="Create models to train.", no_args_is_help=True)
+
+
+@model_app.command("init")
+def model_init(
+    corpus: Annotated[Path, typer.Option(help="Data directory whose SFT/RL train text trains the tokenizer.")],
+    out: Annotated[Path, typer.Option(help="Model directory to write (save_pretrained layout).")],
+    preset: Annotated[str, typer.Option(help="Architecture: tiny (~4M parameters) or micro (tests).")] = "tiny",
+    seed: Annotated[int, typer.Option(help="Seed of the random init.")] = 0,
+    vocab_size: Annotated[int | None, typer.Option(min=259, help="BPE vocabulary (default: the preset's).")] = None,
+) -> None:
+    """A random-init Qwen2 model with a byte-level BPE tokenizer trained on the corpus."""
+    from .modeling import PRESETS, init_model
+
+    with _user_errors():
+        if preset not in PRESETS:
+            raise ValueError(f"--preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
+        if not (corpus / "meta.json").is_file():
+            raise ValueError(f"--corpus {corpus}: not a data directory (no meta.json); run `shop-r1 data build`")
+        info = init_model(preset, corpus, out, seed=seed, vocab_size=vocab_size)
+    typer.echo(f"wrote {out}: preset {info['preset']}, vocab {info['vocab_size']}, "
+               f"{info['parameters'] / 1e6:.2f}M parameters, {info['corpus']['characters_per_token']} characters a "
+               f"token, {info['seconds']['total']}s")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# eval
+
+
+def eval_command(
+    data: Annotated[Path, typer.Option(help="Data directory (DATA_DIR/rl is scored).")],
+    out: Annotated[Path, typer.Option(help="Results JSON; RESULTS.md and RESULTS.predictions.jsonl go beside it.")],
+    model: Annotated[Path | None, typer.Option(help="Model directory to evaluate.")] = None,
+    policy: Annotated[str | None, typer.Option(help="A policy instead of a model: scripted (the reference).")] = None,
+    split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature (paper: 0.6).")] = 0.6,
+    limit: Annotated[int | None, typer.Option(min=1, help="Score this many rows, evenly spaced.")] = None,
+    context: Annotated[str, typer.Option(help="all (whole session) or latest (current page only).")] = "all",
+    batch_size: Annotated[int, typer.Option(min=1, help="Prompts per generate call.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Completion budget.")] = 160,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    realism_sessions: Annotated[int, typer.Option(min=0, help="Also run N sessions in the env and compare them "
+                                                              "with the split's sessions.")] = 0,
+    site: Annotated[str | None, typer.Option(help="Store URL for --realism-sessions (default: embedded).")] = None,
+    catalog: Annotated[Path | None, typer.Option(help="Catalog of the embedded store.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Realism sessions at once.")] = 4,
+) -> None:
+    """Next-action prediction on DATA_DIR/rl (the paper's Tables 2-3), and optionally session realism."""
+    if (model is None) == (policy is None):
+        raise _fail("give exactly one of --model DIR or --policy NAME")
+    if context not in ("all", "latest"):
+        raise _fail(f"--context: expected all or latest, got {context!r}")
+    from .data import SPLITS
+
+    if split not in SPLITS:
+        raise _fail(f"--split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    if not (data / "meta.json").is_file():
+        raise _fail(f"--data {data}: not a data directory (no meta.json); run `shop-r1 data build`")
+    if model is not None and not (model / "config.json").is_file():
+        raise _fail(f"--model {model}: not a model directory (no config.json)")
+    from .evaluate import evaluate_model, format_eval_markdown, format_realism_markdown, session_realism
+
+    target: Any = str(model) if model is not None else policy
+    out.parent.mkdir(parents=True, exist_ok=True)
+    predictions = out.with_name(out.stem + ".predictions.jsonl")
+    with _user_errors():
+        result = evaluate_model(target, data, split=split, temperature=temperature, batch_size=batch_size,
+                                max_new_tokens=max_new_tokens, limit=limit, context=context,  # type: ignore[arg-type]
+                                seed=seed, device=device, predictions_path=predictions, progress=True)
+    result["predictions_path"] = str(predictions)
+    markdown = format_eval_markdown([result])
+    typer.echo(result["table"])
+    if realism_sessions:
+        with _user_errors(), _store(site, catalog) as url:
+            realism = session_realism(target, data, url, realism_sessions, split=split, concurrency=concurrency,
+                                      temperature=temperature, device=device)
+        result["realism"] = realism
+        markdown += "\n" + format_realism_markdown(realism)
+        typer.echo(format_realism_markdown(realism))
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown, encoding="utf-8")
+    typer.echo(f"wrote {out}, {out.with_suffix('.md')} and {predictions}")
+
+
+@contextmanager
+def _store(site: str | None, catalog: Path | None) -> Iterator[str]:
+    if site is not None:
+        yield site
+        return
+    from agent.embedded import embedded_store
+
+    with embedded_store("a", catalog) as (url, _):
+        yield url
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def register(app: typer.Typer) -> None:
+    """Add `data`, `model` and `eval` to the main CLI, and the trainers' commands when `training.train_cli` exists."""
+    app.add_typer(data_app, name="data")
+    app.add_typer(model_app, name="model")
+    app.command("eval")(eval_command)
+    try:
+        from .train_cli import register_train
+    except ImportError as exc:
+        if getattr(exc, "name", None) == f"{__package__}.train_cli":
+            log.debug("no training.train_cli yet: train commands unavailable")
+        else:
+            log.warning("train commands unavailable: %s", exc)
+        return
+    register_train(app)
