@@ -176,7 +176,7 @@ def _register_optional() -> None:
         ("agent.replay", "replay_command", "replay"),
         ("agent.abtest", "abtest_command", "abtest"),
         ("agent.record", "record_command", "record"),
-        ("agent.server", "serve_policy_command", "serve-policy"),
+        ("agent.serve_cli", "serve_policy_command", "serve-policy"),
     ):
         try:
             fn = getattr(importlib.import_module(module), attr)

@@ -16,10 +16,11 @@ from openai import AsyncOpenAI
 from tiny_model import cached_tiny_model
 from typer.testing import CliRunner
 
-from agent import server as server_module
+from agent import serve_cli as server_module
 from agent.models import LocalEngine
 from agent.schema import response_format
-from agent.server import PolicyServer, serve_policy_command, vllm_command
+from agent.serve_cli import serve_policy_command, vllm_command
+from agent.server import PolicyServer
 
 MESSAGES = [{"role": "system", "content": "You shop."}, {"role": "user", "content": "<a name='x.y'>Boots</a>"}]
 

@@ -1,0 +1,116 @@
+"""`shop-r1 serve-policy`: an OpenAI-compatible shopper server, with transformers (CPU path) or vLLM (GPU path).
+
+Kept apart from `agent.server` so that the CLI starts without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shlex
+import shutil
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+logger = logging.getLogger(__name__)
+
+
+def _vllm_launcher() -> list[str] | None:
+    """How to start vLLM's CLI here: the `vllm` script, or the module with this interpreter; None without vLLM."""
+    exe = shutil.which("vllm")
+    if exe:
+        return [exe]
+    if importlib.util.find_spec("vllm") is not None:
+        return [sys.executable, "-m", "vllm.entrypoints.cli.main"]
+    return None
+
+
+def vllm_command(model_dir: str | Path, *, served_model_name: str, host: str = "127.0.0.1", port: int = 8001,
+                 max_model_len: int = 32768, max_batch: int = 64, tensor_parallel_size: int = 1,
+                 dtype: str = "auto", structured_backend: str = "auto",
+                 launcher: list[str] | None = None) -> list[str]:
+    """The `vllm serve` argv (vLLM >= 0.11).
+
+    - `--served-model-name`: the name clients pass as `model`.
+    - `--max-model-len`: context length (the paper trains with up to 32k tokens).
+    - `--max-num-seqs`: most sequences in flight (continuous batching).
+    - `--structured-outputs-config.backend`: the guided-decoding backend for `response_format` json_schema
+      (`auto`, `xgrammar`, `guidance`); structured outputs are on by default in vLLM's OpenAI server, this names it.
+    - `--generation-config vllm`: ignore the model's `generation_config.json` sampling defaults (top_k,
+      repetition_penalty), so requests sample exactly as asked, like the transformers engine.
+
+    >>> vllm_command("m", served_model_name="shopper", launcher=["vllm"])[:4]
+    ['vllm', 'serve', 'm', '--served-model-name']
+    """
+    argv = [*(launcher or ["vllm"]), "serve", str(model_dir), "--served-model-name", served_model_name,
+            "--host", host, "--port", str(port), "--max-model-len", str(max_model_len),
+            "--max-num-seqs", str(max_batch), "--dtype", dtype,
+            "--structured-outputs-config.backend", structured_backend, "--generation-config", "vllm"]
+    if tensor_parallel_size > 1:
+        argv += ["--tensor-parallel-size", str(tensor_parallel_size)]
+    return argv
+
+
+class Engine(StrEnum):
+    """Which engine serves the model."""
+
+    transformers = "transformers"
+    vllm = "vllm"
+
+
+def serve_policy_command(
+    model: Annotated[Path, typer.Option("--model", help="Model directory (save_pretrained output).")],
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it local.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1,
+                                           help="Most requests per generate (vllm: --max-num-seqs).")] = 8,
+    device: Annotated[str, typer.Option(help="transformers engine: auto, cpu or cuda.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16 or fp32.")] = "auto",
+    engine: Annotated[Engine, typer.Option(help="transformers (in this process) or vllm (exec `vllm serve`).")]
+    = Engine.transformers,
+    served_model_name: Annotated[str | None, typer.Option(
+        help="The name clients pass as `model` (default: the directory name).")] = None,
+    max_model_len: Annotated[int, typer.Option(min=1, help="vllm: context length in tokens.")] = 32768,
+    tensor_parallel_size: Annotated[int, typer.Option(min=1, help="vllm: GPUs per replica.")] = 1,
+    structured_backend: Annotated[str, typer.Option(
+        help="vllm: guided decoding backend for response_format (auto, xgrammar, guidance).")] = "auto",
+    batch_wait_ms: Annotated[float, typer.Option(
+        min=0, help="transformers: how long a batch waits for more requests.")] = 5.0,
+    dry_run: Annotated[bool, typer.Option(help="Print what would run, and exit.")] = False,
+) -> None:
+    """Serve a shopper model behind an OpenAI-compatible API (/v1/chat/completions)."""
+    if not model.is_dir():
+        raise typer.BadParameter(f"Expect a model directory, actually: {model} does not exist", param_hint="--model")
+    name = served_model_name or model.resolve().name
+    if engine is Engine.vllm:
+        launcher = _vllm_launcher()
+        if launcher is None and not dry_run:
+            typer.echo("Error: vLLM is not installed here (no `vllm` on PATH, no `vllm` module). Install it on a GPU "
+                       "machine (`pip install vllm`, or `pip install -e '.[vllm]'`), or use --engine transformers.",
+                       err=True)
+            raise typer.Exit(code=2)
+        argv = vllm_command(model, served_model_name=name, host=host, port=port, max_model_len=max_model_len,
+                            max_batch=max_batch, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                            structured_backend=structured_backend, launcher=launcher)
+        if dry_run:
+            typer.echo(shlex.join(argv))
+            return
+        logger.info("exec %s", shlex.join(argv))
+        os.execvp(argv[0], argv)
+    from .models import resolve_device, resolve_dtype
+    from .server import serve_policy
+
+    try:
+        resolve_dtype(dtype, resolve_device(device))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--device/--dtype") from None
+    if dry_run:
+        typer.echo(f"would serve {model} as {name!r} at http://{host}:{port}/v1 with transformers on {device}")
+        return
+    serve_policy(model, host, port, served_model_name=name, max_batch=max_batch, device=device, dtype=dtype,
+                 batch_wait_ms=batch_wait_ms)
