@@ -1,0 +1,120 @@
+"""SFT on a micro Qwen2: a few steps move the weights, only assistant tokens carry loss, logs, save, Ctrl-C, resume."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+
+import pytest
+import torch
+from tiny_train import cached_datasets, cached_micro_model
+from transformers import TrainerCallback
+
+from training.callbacks import TrainingInterrupted
+from training.configs import ShopR1SFTConfig
+from training.sft import build_sft_trainer, train_sft
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="session")
+def micro_dir(tmp_path_factory):
+    return cached_micro_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    return cached_datasets(tmp_path_factory)
+
+
+def _config(out, data_dir, model_dir, **kwargs) -> ShopR1SFTConfig:
+    base = dict(output_dir=str(out), data_dir=str(data_dir), model_dir=str(model_dir), max_steps=3,
+                per_device_train_batch_size=2, learning_rate=1e-3, logging_steps=1, save_strategy="no",
+                max_length=2048, use_cpu=True, gradient_checkpointing=False, report_to="none", seed=0,
+                dataloader_num_workers=0)
+    base.update(kwargs)
+    return ShopR1SFTConfig(**base)
+
+
+def _weights(model_dir):
+    from transformers import AutoModelForCausalLM
+
+    return dict(AutoModelForCausalLM.from_pretrained(str(model_dir)).named_parameters())
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_few_steps_change_weights_and_log(tmp_path, data_dir, micro_dir, capsys):
+    out = train_sft(_config(tmp_path / "sft", data_dir, micro_dir))
+    before, after = _weights(micro_dir), _weights(out)
+    changed = [n for n in before if not torch.equal(before[n], after[n])]
+    assert len(changed) == len(before), f"unchanged: {set(before) - set(changed)}"
+    rows = _rows(out / "log.csv")
+    losses = [float(r["loss"]) for r in rows if r.get("loss")]
+    assert len(losses) == 3 and all(math.isfinite(x) for x in losses)
+    assert "step 1/3" in capsys.readouterr().out
+    # the saved tokenizer keeps the trained ids and the generation-marker template
+    from agent.models import load_tokenizer
+
+    text = '{"rationale": "Let me search.", "action": {"type": "terminate"}}'
+    assert load_tokenizer(out).encode(text) == load_tokenizer(micro_dir).encode(text)
+    assert "{% generation %}" in load_tokenizer(out).chat_template
+    assert (out / "shop_r1_sft_config.json").is_file()
+
+
+def test_only_assistant_tokens_carry_loss(tmp_path, data_dir, micro_dir):
+    trainer = build_sft_trainer(_config(tmp_path / "mask", data_dir, micro_dir))
+    tokenizer = trainer.processing_class
+    dataset = trainer.train_dataset
+    assert len(dataset) >= 2
+    for row in dataset:
+        assistant = "".join(m["content"] + "<|im_end|>" for m in row["messages"] if m["role"] == "assistant")
+        labelled = [t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != -100]
+        assert tokenizer.decode(labelled) == assistant
+        unlabelled = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"], strict=True)
+                                       if label == -100])
+        for message in row["messages"]:
+            if message["role"] != "assistant":
+                assert message["content"][:200] in unlabelled  # pages and the system prompt carry no loss
+    batch = trainer.data_collator([dataset[0], dataset[1]])
+    for b in range(2):
+        labels, ids = batch["labels"][b], batch["input_ids"][b]
+        keep = labels != -100
+        assert torch.equal(labels[keep], ids[keep])
+        assert 0 < int(keep.sum()) < int(batch["attention_mask"][b].sum()) // 2
+
+
+class _SigintAt(TrainerCallback):
+    """Sends this process a real SIGINT at the end of step `step` (as Ctrl-C would)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_leaves_a_resumable_checkpoint(tmp_path, data_dir, micro_dir):
+    out = tmp_path / "interrupted"
+    config = _config(out, data_dir, micro_dir, max_steps=6, save_strategy="steps", save_steps=100)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(TrainingInterrupted) as info:
+        train_sft(config, callbacks=[_SigintAt(2)])
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+    checkpoint = info.value.checkpoint
+    assert checkpoint is not None and checkpoint.name in ("checkpoint-2", "checkpoint-3")
+    stopped = int(checkpoint.name.split("-")[1])
+    assert not (out / "model.safetensors").exists()  # no final model: training did not finish
+
+    resumed = _config(out, data_dir, micro_dir, max_steps=6, resume_from_checkpoint="last")
+    trainer_out = train_sft(resumed)
+    assert (trainer_out / "model.safetensors").is_file()
+    steps = [int(r["step"]) for r in _rows(out / "log.csv") if r.get("loss")]
+    assert steps == list(range(1, 7)), steps  # resumed after `stopped`, no step logged twice
+    assert stopped < 6

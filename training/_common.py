@@ -1,0 +1,53 @@
+"""Small pieces shared by `training.sft` and `training.grpo`: loading a data split, the tokenizer, and run set-up."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["load_data_split", "load_processing_class", "require", "save_run_config"]
+
+
+def require(value: Any, name: str, what: str) -> Any:
+    """`value`, or a `ValueError` saying the config lacks `name`."""
+    if value is None or value == "":
+        raise ValueError(f"Expect {name} in the config ({what}), actually: not set")
+    return value
+
+
+def load_data_split(data_dir: str | Path, kind: str, split: str) -> Any:
+    """One split of `DATA_DIR/<kind>` (`kind` 'sft' or 'rl'): `training.data.load_split` (a `DataError`, which is a
+    `ValueError`, when the directory was not written by `training.data.build_datasets`)."""
+    from training.data import load_split
+
+    return load_split(data_dir, kind, split)
+
+
+def load_processing_class(model_dir: str | Path) -> Any:
+    """The tokenizer of a local model directory via `agent.models.load_tokenizer` (keeps the trained ids; see there),
+    right-padded for training. A Hub id falls back to `AutoTokenizer`."""
+    from agent.models import load_tokenizer
+
+    if Path(model_dir).is_dir():
+        tokenizer = load_tokenizer(model_dir)
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"  # TRL pads itself; generation-time left padding is TRL's own too
+    return tokenizer
+
+
+def save_run_config(config: Any, output_dir: str | Path, name: str) -> Path:
+    """Write the whole config as JSON (`to_dict()`) next to the outputs: what this run was."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_text(json.dumps(config.to_dict(), indent=2, default=str, sort_keys=True))
+    return path
