@@ -13,6 +13,8 @@ import typer
 
 from sites.store.cli import app as store_app
 
+from .distributed import RayOptionCommand
+
 app = typer.Typer(help="shop-r1: simulated shoppers in a real browser, trained with the Shop-R1 recipe.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(store_app, name="store")
@@ -34,7 +36,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 Backend = Annotated[str, typer.Option(help="browser (Playwright + Chromium) or http (no browser, faster).")]
 
 
-@app.command()
+@app.command(cls=RayOptionCommand)
 def simulate(
     out: Annotated[Path, typer.Option(help="Run directory for traces, run.json, summary.json and report.html.")],
     site: Annotated[str | None, typer.Option(help="URL of the site to shop (same-origin only).")] = None,
@@ -46,6 +48,8 @@ def simulate(
     model: Annotated[str | None, typer.Option(help="Model dir (local) or served model name (openai).")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL(s), comma-separated.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature (paper: 0.6).")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="Completion budget per step (openai, local).")] = None,
+    structured: Annotated[bool, typer.Option(help="openai: send the action JSON schema as response_format.")] = True,
     sessions: Annotated[int, typer.Option(min=1, help="How many sessions.")] = 10,
     concurrency: Annotated[int, typer.Option(min=1, help="Sessions at once.")] = 4,
     backend: Backend = "browser",
@@ -54,6 +58,10 @@ def simulate(
     screenshots: Annotated[bool, typer.Option(help="Save a screenshot per step (browser backend).")] = False,
     playwright_trace: Annotated[bool, typer.Option(help="Save a Playwright trace.zip per session.")] = False,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="[ADDRESS]", help="Run the sessions on Ray actors: --ray alone starts a local Ray; "
+        "--ray auto or --ray ray://HOST:PORT joins that cluster (needs the ray extra: pip install ray).")] = None,
+    actors: Annotated[int, typer.Option(min=1, help="Ray actors with --ray; each runs --concurrency sessions.")] = 2,
 ) -> None:
     """Run simulated shopper sessions and record their traces."""
     if (site is None) == (not embedded):
@@ -71,7 +79,14 @@ def simulate(
     from .session import RunConfig
 
     try:
-        pol = _make_policy(policy, model=model, base_url=base_url, temperature=temperature)
+        if ray is not None:  # each actor builds its own policy from this spec
+            from .distributed import import_ray
+
+            import_ray()
+            pol = {"name": policy, "model": model, "base_url": base_url, "temperature": temperature}
+        else:
+            pol = _make_policy(policy, model=model, base_url=base_url, temperature=temperature,
+                               **_budget_options(policy, max_tokens, structured))
     except (ValueError, OSError, ImportError) as exc:
         raise _fail(str(exc)) from None
     with contextlib.ExitStack() as stack:
@@ -85,9 +100,18 @@ def simulate(
                                screenshots=screenshots, playwright_trace=playwright_trace)
         except (ValueError, OSError) as exc:
             raise _fail(str(exc)) from None
-        _run(out, pol, items, config, {"embedded": embedded, "variant": variant if embedded else None})
+        _run(out, pol, items, config, {"embedded": embedded, "variant": variant if embedded else None},
+             ray=ray, actors=actors)
     if report:
         _write_report(out)
+
+
+def _budget_options(policy: str, max_tokens: int | None, structured: bool) -> dict:
+    if policy == "openai":
+        return {"max_tokens": max_tokens, "structured": structured}
+    if policy == "local":
+        return {"max_new_tokens": max_tokens}
+    return {}
 
 
 def _make_policy(name: str, **options):
@@ -114,16 +138,24 @@ def _population(personas: Path | None, catalog: Path | None, n: int, seed: int):
     return sample_from_catalog(catalog, n, seed)
 
 
-def _run(out: Path, policy, items, config, extra: dict) -> None:
-    from .session import run_sessions
+def _run(out: Path, policy, items, config, extra: dict, ray: str | None = None, actors: int = 2) -> None:
+    if ray is not None:  # `policy` is a spec: {"name": ..., **options}
+        from .distributed import ray_address, run_sessions_ray
 
-    async def go():
         try:
-            return await run_sessions(out, policy, items, config, extra=extra)
-        finally:
-            await policy.close()
+            run_sessions_ray(out, policy, items, config, address=ray_address(ray), actors=actors, extra=extra)
+        except (RuntimeError, ValueError, ConnectionError, FileExistsError) as exc:
+            raise _fail(str(exc)) from None
+    else:
+        from .session import run_sessions
 
-    asyncio.run(go())
+        async def go():
+            try:
+                return await run_sessions(out, policy, items, config, extra=extra)
+            finally:
+                await policy.close()
+
+        asyncio.run(go())
     try:
         from .summary import format_summary, write_summary
     except ImportError:  # pragma: no cover - during development
@@ -156,7 +188,8 @@ def demo(
     run_dir = out / datetime.now().strftime("%Y%m%d-%H%M%S")
     typer.echo(f"shop-r1 demo: {sessions} {policy} shoppers on the embedded store, in Chromium -> {run_dir}")
     simulate(out=run_dir, site=None, embedded=True, variant="a", catalog=None, personas=None, policy=policy,
-             model=None, base_url=None, temperature=None, sessions=sessions, concurrency=concurrency,
+             model=None, base_url=None, temperature=None, max_tokens=None, structured=True, sessions=sessions,
+             concurrency=concurrency,
              backend="browser", seed=seed, max_steps=30, screenshots=True, playwright_trace=False, report=True)
 
 

@@ -106,7 +106,7 @@ async def run_session(
                     step=steps, url=obs.url, title=obs.title, observation=obs.html, rationale=None, action=None,
                     valid=False, error=f"unparseable policy output: {resp.error}", error_kind="parse_error",
                     timing_ms={"policy": policy_ms}, screenshot=shot, raw_output=resp.raw, prompt=resp.prompt,
-                    next_url=obs.url,
+                    next_url=obs.url, usage=resp.usage or None,
                 ))
                 if failures >= config.max_parse_failures:
                     error = f"{failures} unparseable policy outputs in a row"
@@ -127,7 +127,7 @@ async def run_session(
                 action=action.model_dump(), valid=info["valid"], error=info["error"], error_kind=info["error_kind"],
                 timing_ms={"policy": policy_ms, "env": env_ms, **{f"env_{k}": v for k, v in info["timing_ms"].items()}},
                 screenshot=shot, raw_output=resp.raw or None, prompt=resp.prompt, next_url=next_obs.url,
-                recovered=info.get("recovered") or None,
+                recovered=info.get("recovered") or None, usage=resp.usage or None,
             ))
             history.append(HistoryItem(obs.url, obs.html, action, resp.step.rationale, info["error"]))
             obs = next_obs
