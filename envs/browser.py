@@ -54,6 +54,8 @@ ANNOTATE_JS = """
       if (r.width === 0 && r.height === 0 && style.display !== 'contents') el.setAttribute('data-shop-hidden', '1');
     }
   }
+  const dt = document.doctype;
+  return (dt ? '<!DOCTYPE ' + dt.name + '>' : '') + document.documentElement.outerHTML;
 }
 """
 
@@ -210,8 +212,7 @@ class BrowserDriver:
         page = self._page()
         for attempt in range(4):
             try:
-                await page.evaluate(ANNOTATE_JS)
-                html = await page.content()
+                html = await page.evaluate(ANNOTATE_JS)  # stamps the DOM and returns its serialisation
                 self._cookies = await page.context.cookies()
                 break
             except PlaywrightError as exc:
