@@ -52,7 +52,7 @@ import click
 import typer.core
 
 from .persona import PersonaIntent
-from .session import RunConfig, SessionResult, _progress, session_ids, session_seed
+from .session import RunConfig, SessionResult, _progress, prepare_run_dir, session_seed
 from .trace import EndRecord, SessionHeader, now_iso
 
 __all__ = ["LOCAL_RAY", "RayOptionCommand", "RayUnavailableError", "SessionActor", "check_reachable", "import_ray",
@@ -426,14 +426,7 @@ def run_sessions_ray(
     if not isinstance(policy_spec, dict) or not policy_spec.get("name"):
         raise ValueError(f"Expect a policy spec {{'name': ..., **options}}, actually: {policy_spec!r}")
     ray = import_ray()
-    run_dir = Path(run_dir)
-    (run_dir / "sessions").mkdir(parents=True, exist_ok=True)
-    ids = list(ids) if ids is not None else session_ids(len(items))
-    if len(ids) != len(items):
-        raise ValueError(f"Expect one session id per item ({len(items)}), actually: {len(ids)}")
-    done_ids = {p.stem for p in (run_dir / "sessions").glob("*.jsonl")} & set(ids)
-    if done_ids:
-        raise FileExistsError(f"{run_dir} already has traces for {len(done_ids)} of these sessions; use a new --out")
+    run_dir, ids = prepare_run_dir(run_dir, len(items), ids)
 
     started_here = not ray.is_initialized()
     t0 = time.perf_counter()

@@ -153,6 +153,19 @@ def _save_screenshot(run_dir: Path, session_id: str, step: int | str, png: bytes
     return rel.as_posix()
 
 
+def prepare_run_dir(run_dir: str | Path, n: int, ids: Sequence[str] | None = None) -> tuple[Path, list[str]]:
+    """Create RUN_DIR/sessions and pick the session ids; refuse a run directory that already holds these sessions."""
+    run_dir = Path(run_dir)
+    (run_dir / "sessions").mkdir(parents=True, exist_ok=True)
+    ids = list(ids) if ids is not None else session_ids(n)
+    if len(ids) != n:
+        raise ValueError(f"Expect one session id per item ({n}), actually: {len(ids)}")
+    done_ids = {p.stem for p in (run_dir / "sessions").glob("*.jsonl")} & set(ids)
+    if done_ids:
+        raise FileExistsError(f"{run_dir} already has traces for {len(done_ids)} of these sessions; use a new --out")
+    return run_dir, ids
+
+
 async def run_sessions(
     run_dir: str | Path,
     policy: Policy,
@@ -164,14 +177,7 @@ async def run_sessions(
     extra: dict[str, Any] | None = None,
 ) -> list[SessionResult]:
     """Run one session per persona/intent, `config.concurrency` at a time; write traces and run.json."""
-    run_dir = Path(run_dir)
-    (run_dir / "sessions").mkdir(parents=True, exist_ok=True)
-    ids = list(ids) if ids is not None else session_ids(len(items))
-    if len(ids) != len(items):
-        raise ValueError(f"Expect one session id per item ({len(items)}), actually: {len(ids)}")
-    done_ids = {p.stem for p in (run_dir / "sessions").glob("*.jsonl")} & set(ids)
-    if done_ids:
-        raise FileExistsError(f"{run_dir} already has traces for {len(done_ids)} of these sessions; use a new --out")
+    run_dir, ids = prepare_run_dir(run_dir, len(items), ids)
     (run_dir / "run.json").write_text(json.dumps({
         "config": asdict(config), "policy": policy.describe(), "sessions": len(items), "started_at": now_iso(),
         **(extra or {}),

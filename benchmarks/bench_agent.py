@@ -77,10 +77,17 @@ def main() -> None:
              "| policy | backend | concurrency | sessions | sessions/min | steps/s | env-only steps/s | runtime / env |"
              " policy ms/step | env ms/step | trace ms/step | purchase rate |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    def num(x: float | None, spec: str) -> str:
+        return "–" if x is None else format(x, spec)
+
     for policy, backend, k, n, r, base in rows:
         lines.append(f"| {policy} | {backend} | {k} | {n} | {r['sessions_per_min']:.0f} | {r['steps_per_s']:.1f} |"
-                     f" {base:.1f} | {r['steps_per_s'] / base:.2f}× | {r['policy_ms']:.1f} | {r['env_ms']:.1f} |"
-                     f" {r['trace_ms']:.2f} | {r['purchase']:.0%} |")
+                     f" {base:.1f} | {r['steps_per_s'] / base:.2f}× | {num(r['policy_ms'], '.1f')} |"
+                     f" {num(r['env_ms'], '.1f')} | {num(r['trace_ms'], '.2f')} | {num(r['purchase'], '.0%')} |")
+    lines += ["", "`local`: an untrained `shop-r1 model init --preset tiny` model (random weights, 64 new tokens "
+              "per step); "
+              "its outputs do not parse, so its sessions end after three steps and it never reaches the env: the rows "
+              "measure batched CPU generation."]
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

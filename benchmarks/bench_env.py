@@ -83,7 +83,8 @@ async def throughput(url: str, backend: str, k: int, walks_per_session: int) -> 
 
 
 async def bare_playwright(url: str, walks: int) -> tuple[float, float]:
-    """Click + navigate with plain Playwright selectors over the same pages: the floor for a browser step."""
+    """The same happy path (search, sort, product, options, add to cart, checkout, place order) driven with plain
+    Playwright selectors: click + navigate, no annotation, no simplification. The floor for a browser step."""
     from playwright.async_api import async_playwright
 
     times: list[float] = []
@@ -96,18 +97,24 @@ async def bare_playwright(url: str, walks: int) -> tuple[float, float]:
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(**launch_kwargs())
-        for _ in range(walks + 1):
+        for walk in range(walks + 1):
             ctx = await browser.new_context()
             page = await ctx.new_page()
             await page.goto(url)
+            start = len(times)
             await page.fill("input[type=search]", "running shoes")
             await timed(page, lambda p=page: p.press("input[type=search]", "Enter"))
             await timed(page, lambda p=page: p.click("a:has-text('Price: Low to High')"))
             await timed(page, lambda p=page: p.click("section[aria-label='Search results'] article h2 a >> nth=0"))
-            await timed(page, lambda p=page: p.go_back())
+            for i in range(await page.locator("main fieldset").count()):
+                await timed(page, lambda p=page, i=i: p.locator("main fieldset").nth(i).locator("a").first.click())
+            await timed(page, lambda p=page: p.click("button:has-text('Add to Cart')"))
+            await timed(page, lambda p=page: p.click("a:has-text('Proceed to checkout')"))
+            await timed(page, lambda p=page: p.click("button:has-text('Place order')"))
+            if walk == 0:
+                del times[start:]  # the first walk warms up
             await ctx.close()
         await browser.close()
-    times = times[4:]  # the first walk warms up
     return statistics.median(times), pct(times, 0.9)
 
 
