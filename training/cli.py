@@ -225,13 +225,17 @@ def _store(site: str | None, catalog: Path | None) -> Iterator[str]:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `data`, `model` and `eval` to the main CLI, and the trainers' commands when `training.train_cli` exists."""
+    """Add `data`, `model`, `eval` and `experiment` to the main CLI, and the trainers' commands when
+    `training.train_cli` exists."""
     from .verl_data import to_verl_command
 
     data_app.command("to-verl")(to_verl_command)
     app.add_typer(data_app, name="data")
     app.add_typer(model_app, name="model")
     app.command("eval")(eval_command)
+    from .experiments import experiment_app
+
+    app.add_typer(experiment_app, name="experiment")
     try:
         from .train_cli import register_train
     except ImportError as exc:
