@@ -225,6 +225,13 @@ def abtest_command(
 
     if backend not in ("browser", "http"):
         raise typer.BadParameter(f"Expect browser or http, actually: {backend!r}", param_hint="--backend")
+    from envs.origin import origin_of
+
+    for option, url in (("--a", a), ("--b", b)):
+        try:
+            origin_of(url)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=option) from None
     try:
         items = load_persona_intents(personas)[:sessions] if personas else _default_items(sessions, seed, catalog)
     except (PersonaFileError, FileNotFoundError, ValueError) as exc:

@@ -72,9 +72,14 @@ def simulate(
         raise _fail(f"--backend: expected browser or http, got {backend!r}")
     if out.exists() and any((out / "sessions").glob("*.jsonl")):
         raise _fail(f"{out} already holds a run; choose a new --out")
-    if site is None and personas is None and catalog is None:
-        pass  # embedded: intents come from the default catalog
-    elif site is not None and personas is None and catalog is None:
+    if site is not None:
+        from envs.origin import origin_of
+
+        try:
+            origin_of(site)
+        except ValueError as exc:
+            raise _fail(f"--site: {exc}") from None
+    if site is not None and personas is None and catalog is None:  # embedded runs sample from their own catalog
         raise _fail("with --site, give --personas FILE.jsonl (or --catalog DB to sample intents from)")
     from .session import RunConfig
 
