@@ -522,6 +522,12 @@ def record_command(
     headless: Annotated[bool, typer.Option(help="Run without a window (for scripted checks).")] = False,
 ) -> None:
     """Record yourself shopping: a browser opens; buy something or close the tab to end the session."""
+    from envs.origin import origin_of
+
+    try:
+        origin_of(site)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--site") from None
     try:
         path = record(site, out, headless, session_id=session_id, intent=intent, ask_rationale=ask_rationale,
                       screenshots=screenshots)
