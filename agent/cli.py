@@ -222,11 +222,17 @@ def _register_optional() -> None:
             log.debug("command %s unavailable: %s", name, exc)
             continue
         app.command(name)(fn)
-    try:
-        training_cli = importlib.import_module("training.cli")
-    except ImportError:
-        return
-    training_cli.register(app)
+    # Packages above agent (training) add their commands through the `shop_r1.commands` entry-point group, so
+    # agent never imports them: dependencies point one way.
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="shop_r1.commands"):
+        try:
+            register = ep.load()
+        except ImportError as exc:  # pragma: no cover - a broken optional install
+            log.warning("commands from %s unavailable: %s", ep.value, exc)
+            continue
+        register(app)
 
 
 _register_optional()

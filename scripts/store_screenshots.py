@@ -1,6 +1,6 @@
 """Screenshots of every page type of the store, in both layout variants, taken with JavaScript disabled.
 
-    python -m sites.store.screenshots --out docs/screenshots [--db catalog.db] [--query "running shoes"]
+    .venv/bin/python scripts/store_screenshots.py --out docs/screenshots [--db catalog.db] [--query "running shoes"]
 
 Writes `store-{variant}-{page}.png` for page in home, results, product, cart, checkout, confirmation, 404.
 """
@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .catalog import Catalog
-from .models import SearchQuery
-from .server import StoreServer
+from sites.store.catalog import Catalog
+from sites.store.models import SearchQuery
+from sites.store.server import StoreServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     db = args.db
     if db is None:
-        from .defaults import default_catalog
+        from sites.store.defaults import default_catalog
 
         db = default_catalog()
     take_screenshots(db, args.out, query=args.query)
