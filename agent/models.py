@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import torch
 
+from .grammar import ActionGrammar, ActionLogitsProcessor, TokenTable
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -155,6 +157,7 @@ class GenerationRequest:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    grammar: ActionGrammar | None = None  # constrain the completion to one step of this grammar (agent.grammar)
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,7 @@ class LocalEngine:
             bos_token_id=getattr(model.generation_config, "bos_token_id", None),
         )
         self.max_length = int(getattr(model.config, "max_position_embeddings", 0) or 0) or None
+        self._token_table: TokenTable | None = None
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, device: str = "auto", dtype: str | torch.dtype = "auto",
@@ -253,6 +257,14 @@ class LocalEngine:
 
     def count_tokens(self, text: str) -> int:
         return len(self.encode(text))
+
+    @property
+    def token_table(self) -> TokenTable:
+        """Every token id's text, for grammar-constrained generation (built on first use, ~1 s for 150k tokens)."""
+        if self._token_table is None:
+            vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
+            self._token_table = TokenTable(self.tokenizer, vocab_size, self.eos_token_ids)
+        return self._token_table
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """Completions in request order. Blocking: call it from a worker thread in async code."""
@@ -294,10 +306,16 @@ class LocalEngine:
         if any(s is not None for s in seeds):
             # One RNG stream per generate: reproducible for the same batch, not per request across batchings.
             set_seed(combine_seeds(*seeds) % (2**32))
+        extra: dict[str, Any] = {}
+        if any(r.grammar is not None for r in batch):
+            from transformers import LogitsProcessorList
+
+            extra["logits_processor"] = LogitsProcessorList([ActionLogitsProcessor(
+                self.token_table, [r.grammar for r in batch], width, [r.max_new_tokens for r in batch])])
         start = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                                         generation_config=config)
+                                         generation_config=config, **extra)
         elapsed = time.perf_counter() - start
         new = output[:, width:].tolist()
         completions = [self._finish(req, ids) for req, ids in zip(batch, new, strict=True)]

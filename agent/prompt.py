@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from agent.persona import PersonaIntent
@@ -34,6 +36,7 @@ from agent.schema import ShopperStep, format_action, format_step
 from envs.actions import ACTION_MODELS, Click, Terminate, TypeAndSubmit, parse_action
 
 __all__ = [
+    "PROMPT_CONFIG_FILE",
     "HistoryItem",
     "PromptConfig",
     "PromptResult",
@@ -41,7 +44,9 @@ __all__ = [
     "build_messages",
     "build_session_chat",
     "describe_actions",
+    "load_prompt_config",
     "render_persona_intent",
+    "save_prompt_config",
     "system_prompt",
 ]
 
@@ -104,6 +109,37 @@ class PromptConfig:
             raise ValueError(f"Expect history_pages 'all' or 'latest', actually: {self.history_pages!r}")
         if self.layout not in ("multi", "single"):
             raise ValueError(f"Expect layout 'multi' or 'single', actually: {self.layout!r}")
+
+
+PROMPT_CONFIG_FILE = "shop_r1_prompt.json"
+"""Written beside a trained model: the prompt layout and budget it was trained with, which `LocalPolicy` then uses, so
+a model never meets a page budget at inference that it did not see in training."""
+
+
+def save_prompt_config(config: PromptConfig, model_dir: str | Path) -> Path:
+    """Write `config` as `model_dir/shop_r1_prompt.json`."""
+    path = Path(model_dir) / PROMPT_CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def load_prompt_config(model_dir: str | Path) -> PromptConfig | None:
+    """The prompt config saved beside a model, or None when there is none; a malformed file is a `ValueError`.
+
+    Unknown keys (from a newer version) are ignored.
+    """
+    path = Path(model_dir) / PROMPT_CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise TypeError(f"a JSON {type(raw).__name__}")
+        known = {f.name for f in dataclasses.fields(PromptConfig)}
+        return PromptConfig(**{k: v for k, v in raw.items() if k in known})
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"Expect a prompt config in {path}, actually: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_data_split", "load_processing_class", "require", "save_run_config"]
+__all__ = ["load_data_split", "load_processing_class", "require", "save_inference_prompt", "save_run_config"]
 
 
 def require(value: Any, name: str, what: str) -> Any:
@@ -51,3 +51,22 @@ def save_run_config(config: Any, output_dir: str | Path, name: str) -> Path:
     path = out / name
     path.write_text(json.dumps(config.to_dict(), indent=2, default=str, sort_keys=True))
     return path
+
+
+def save_inference_prompt(output_dir: str | Path, data_dir: str | Path | None, *, include_rationales: bool,
+                          history_pages: str, fallback_budget: int | None = None) -> Path | None:
+    """Record beside a trained model the prompt it was trained on (`agent.prompt.save_prompt_config`): the data's page
+    budget (`meta.json`), previous rationales shown or not, whole session or latest page. `LocalPolicy` reads it, so
+    `simulate --policy local` prompts the model the way training did. Without a data dir, `fallback_budget` (or
+    nothing is written)."""
+    from agent.prompt import PromptConfig, save_prompt_config
+
+    budget = fallback_budget
+    if data_dir and (Path(data_dir) / "meta.json").is_file():
+        from training.data import load_meta
+
+        budget = int(load_meta(data_dir)["config"]["max_context_tokens"])
+    if budget is None:
+        return None
+    return save_prompt_config(PromptConfig(max_context_tokens=budget, include_rationales=include_rationales,
+                                           history_pages=history_pages), output_dir)  # type: ignore[arg-type]

@@ -491,7 +491,9 @@ def session_realism(
 
     `reference` is a data directory (its `split`'s sessions) or a run directory (all its sessions). The shoppers are
     the reference sessions' personas and intents, in order, `n_sessions` of them (default: as many as there are;
-    more cycle). A model directory samples at `temperature` on `device`. The simulated run is written to `out_dir`
+    more cycle). A model directory samples at `temperature` on `device`, unconstrained (`structured=False`, at the
+    data's page budget): the model's own outputs, as the next-action eval scores them; pass a `LocalPolicy` to measure
+    other settings (the shipped default decodes with the action grammar). The simulated run is written to `out_dir`
     (default: a temporary directory, removed after). `seed` defaults to 1, not `simulate`'s 0, so a scripted
     reference run is not replayed draw for draw.
     """
@@ -560,7 +562,7 @@ def _make_realism_policy(policy: Any, reference: str | Path, temperature: float,
         if (Path(reference) / "meta.json").is_file():
             budget = load_meta(reference)["config"]["max_context_tokens"]
         return LocalPolicy(LocalPolicyConfig(model_dir=str(policy), temperature=temperature, device=device,
-                                             prompt=PromptConfig(max_context_tokens=budget)))
+                                             prompt=PromptConfig(max_context_tokens=budget), structured=False))
     if isinstance(policy, str):
         return make_policy(policy)
     raise DataError(f"Expect a Policy, a policy name or a model directory, actually: {type(policy).__name__}")

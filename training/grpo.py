@@ -39,7 +39,13 @@ import torch
 from trl import GRPOTrainer
 
 from agent.schema import ParseError
-from training._common import load_data_split, load_processing_class, require, save_run_config
+from training._common import (
+    load_data_split,
+    load_processing_class,
+    require,
+    save_inference_prompt,
+    save_run_config,
+)
 from training.callbacks import (
     InterruptCallback,
     ProgressCallback,
@@ -322,5 +328,11 @@ def train_rl(config: ShopR1GRPOConfig, *, callbacks: Sequence[Any] = (), rollout
     trainer.save_model(str(output_dir))
     if trainer.processing_class is not None:
         trainer.processing_class.save_pretrained(str(output_dir))
+    # RL prompts show previous pages and actions, no rationales (Shop-R1, sec. RL)
+    from training.online import PROMPT_OVERHEAD_TOKENS
+
+    fallback = (max(256, config.max_prompt_length - PROMPT_OVERHEAD_TOKENS) if config.max_prompt_length else None)
+    save_inference_prompt(output_dir, config.data_dir, include_rationales=False, history_pages=config.context,
+                          fallback_budget=fallback)
     logger.info("GRPO done: model saved to %s", output_dir)
     return output_dir

@@ -22,7 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training._common import load_data_split, load_processing_class, require, save_run_config
+from training._common import (
+    load_data_split,
+    load_processing_class,
+    require,
+    save_inference_prompt,
+    save_run_config,
+)
 from training.callbacks import (
     InterruptCallback,
     ProgressCallback,
@@ -97,5 +103,7 @@ def train_sft(config: ShopR1SFTConfig, *, callbacks: Sequence[Any] = ()) -> Path
     trainer.save_model(str(output_dir))
     if trainer.processing_class is not None:
         trainer.processing_class.save_pretrained(str(output_dir))
+    # SFT sessions are multi-turn chats that show every earlier rationale
+    save_inference_prompt(output_dir, config.data_dir, include_rationales=True, history_pages="all")
     logger.info("SFT done: model saved to %s", output_dir)
     return output_dir

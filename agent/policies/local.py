@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..grammar import grammar_for_elements
 from ..models import Completion, GenerationRequest, LocalEngine, combine_seeds
 from ..persona import PersonaIntent
-from ..prompt import PromptConfig, PromptResult, build_messages
+from ..prompt import PromptConfig, PromptResult, build_messages, load_prompt_config
 from ..schema import ParseError, parse_step
 from .base import Policy, PolicyRequest, PolicyResponse
 
@@ -44,7 +45,16 @@ class LocalPolicyConfig:
         default=None,
         metadata={"help": "Base seed mixed with each request's (seed, step); None: the requests' seeds alone."},
     )
-    prompt: PromptConfig = field(default_factory=PromptConfig, metadata={"help": "Prompt layout and token budget."})
+    prompt: PromptConfig | None = field(
+        default=None,
+        metadata={"help": "Prompt layout and token budget. None: the one the model was trained with "
+                          "(`shop_r1_prompt.json` in model_dir), else `PromptConfig()`."},
+    )
+    structured: bool = field(
+        default=True,
+        metadata={"help": "Constrain decoding to the step JSON with names drawn from the page (agent.grammar): the "
+                          "local counterpart of vLLM structured outputs. False: the model's raw output."},
+    )
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -72,19 +82,20 @@ class LocalPolicy(Policy):
         self._owns_engine = engine is None
         self.engine = engine or LocalEngine.from_pretrained(config.model_dir, config.device, config.dtype)
         self._device = str(self.engine.device)
+        self.prompt = config.prompt or load_prompt_config(config.model_dir) or PromptConfig()
         self._lock = asyncio.Lock()
         self._closed = False
 
     def describe(self) -> dict[str, Any]:
         config = dataclasses.asdict(self.config)
-        config["prompt"] = dataclasses.asdict(self.config.prompt)
+        config["prompt"] = dataclasses.asdict(self.prompt)
         return {"name": self.name, "model": Path(self.config.model_dir).name, **config,
                 "resolved_device": self._device}
 
     def _messages(self, request: PolicyRequest) -> PromptResult:
         persona_intent = PersonaIntent(persona=request.persona, intent=request.intent)
         return build_messages(persona_intent, request.history, request.observation.url, request.observation.html,
-                              self.config.prompt, count_tokens=self.engine.count_tokens)
+                              self.prompt, count_tokens=self.engine.count_tokens)
 
     def _seed(self, request: PolicyRequest) -> int:
         return combine_seeds(self.config.seed, request.seed, request.step)
@@ -121,9 +132,10 @@ class LocalPolicy(Policy):
                           f"{len(ids)}; lower PromptConfig.max_context_tokens",
                 )
                 continue
+            grammar = grammar_for_elements(request.observation.elements) if self.config.structured else None
             gen = GenerationRequest(prompt_ids=tuple(ids), max_new_tokens=self.config.max_new_tokens,
                                     temperature=self.config.temperature, top_p=self.config.top_p,
-                                    seed=self._seed(request))
+                                    seed=self._seed(request), grammar=grammar)
             pending.append((i, gen, prompt_info))
         return responses, pending
 

@@ -124,7 +124,7 @@ def count_generate(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> list
 async def test_local_policy_answers_a_batch_with_one_generate(engine: LocalEngine,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     calls = count_generate(engine, monkeypatch)
-    policy = LocalPolicy(LocalPolicyConfig(model_dir="unused", max_new_tokens=24), engine=engine)
+    policy = LocalPolicy(LocalPolicyConfig(model_dir="unused", max_new_tokens=24, structured=False), engine=engine)
     requests = [make_request(0, steps=0), make_request(1, steps=1), make_request(2, steps=3)]
     responses = await policy.act(requests)
     assert calls == [3]
@@ -139,6 +139,34 @@ async def test_local_policy_answers_a_batch_with_one_generate(engine: LocalEngin
     assert responses[0].usage["prompt_tokens"] < responses[2].usage["prompt_tokens"]
     await policy.close()
     await policy.close()
+
+
+async def test_local_policy_decodes_inside_the_page_grammar_by_default(engine: LocalEngine) -> None:
+    policy = LocalPolicy(LocalPolicyConfig(model_dir="unused", temperature=1.0, seed=0), engine=engine)
+    assert policy.config.structured
+    requests = [make_request(i, steps=i % 3) for i in range(8)]
+    responses = await policy.act(requests)
+    for request, resp in zip(requests, responses, strict=True):
+        assert resp.step is not None, resp.error  # a random model, yet every step parses
+        action = resp.step.action
+        assert action.type in ("type_and_submit", "terminate")  # the page has one input and no clickable
+        if action.type == "type_and_submit":
+            assert action.name in request.observation.names
+
+
+async def test_local_policy_prompts_the_way_the_model_was_trained(engine: LocalEngine, tmp_path: Path) -> None:
+    from agent.prompt import save_prompt_config
+
+    trained = PromptConfig(max_context_tokens=300, include_rationales=False, history_pages="latest")
+    save_prompt_config(trained, tmp_path)
+    policy = LocalPolicy(LocalPolicyConfig(model_dir=str(tmp_path), max_new_tokens=8), engine=engine)
+    assert policy.prompt == trained and policy.describe()["prompt"]["max_context_tokens"] == 300
+    explicit = PromptConfig(max_context_tokens=999)
+    assert LocalPolicy(LocalPolicyConfig(model_dir=str(tmp_path), prompt=explicit), engine=engine).prompt == explicit
+    assert LocalPolicy(LocalPolicyConfig(model_dir="unused"), engine=engine).prompt == PromptConfig()
+    (tmp_path / "shop_r1_prompt.json").write_text('["not", "an", "object"]')
+    with pytest.raises(ValueError, match="shop_r1_prompt.json"):
+        LocalPolicy(LocalPolicyConfig(model_dir=str(tmp_path)), engine=engine)
 
 
 async def test_local_policy_is_seeded_and_greedy_is_deterministic(engine: LocalEngine) -> None:
