@@ -44,12 +44,17 @@ def simulate(
     variant: Annotated[str, typer.Option(help="Store layout variant with --embedded: a or b.")] = "a",
     catalog: Annotated[Path | None, typer.Option(help="Catalog DB for --embedded and for sampling intents.")] = None,
     personas: Annotated[Path | None, typer.Option(help="JSONL of {persona, intent}; default: sampled.")] = None,
-    policy: Annotated[str, typer.Option(help="scripted, openai or local.")] = "scripted",
-    model: Annotated[str | None, typer.Option(help="Model dir (local) or served model name (openai).")] = None,
+    policy: Annotated[str, typer.Option(
+        help="local (a model in-process; default: the shipped default shopper on CPU), scripted (rule-based, no "
+             "model) or openai (an OpenAI-compatible server).")] = "local",
+    model: Annotated[str | None, typer.Option(
+        help="Model dir (local; default: the shipped checkpoint) or served model name (openai).")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL(s), comma-separated.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature (paper: 0.6).")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Completion budget per step (openai, local).")] = None,
-    structured: Annotated[bool, typer.Option(help="openai: send the action JSON schema as response_format.")] = True,
+    structured: Annotated[bool, typer.Option(
+        help="openai: send the action JSON schema as response_format; local: decode inside the action grammar with "
+             "names from the page.")] = True,
     sessions: Annotated[int, typer.Option(min=1, help="How many sessions.")] = 10,
     concurrency: Annotated[int, typer.Option(min=1, help="Sessions at once.")] = 4,
     backend: Backend = "browser",
@@ -88,7 +93,8 @@ def simulate(
             from .distributed import import_ray
 
             import_ray()
-            pol = {"name": policy, "model": model, "base_url": base_url, "temperature": temperature}
+            pol = {"name": policy, "model": model, "base_url": base_url, "temperature": temperature,
+                   **_budget_options(policy, max_tokens, structured)}
         else:
             pol = _make_policy(policy, model=model, base_url=base_url, temperature=temperature,
                                **_budget_options(policy, max_tokens, structured))
@@ -115,7 +121,7 @@ def _budget_options(policy: str, max_tokens: int | None, structured: bool) -> di
     if policy == "openai":
         return {"max_tokens": max_tokens, "structured": structured}
     if policy == "local":
-        return {"max_new_tokens": max_tokens}
+        return {"max_new_tokens": max_tokens, "structured": structured}
     return {}
 
 
@@ -184,7 +190,8 @@ def demo(
     out: Annotated[Path, typer.Option(help="Run directory (a fresh one is made inside it).")] = Path("runs/demo"),
     sessions: Annotated[int, typer.Option(min=1, help="How many shoppers.")] = 4,
     concurrency: Annotated[int, typer.Option(min=1, help="Shoppers at once.")] = 4,
-    policy: Annotated[str, typer.Option(help="Policy; default: the shipped default shopper.")] = "scripted",
+    policy: Annotated[str, typer.Option(
+        help="local (the shipped default shopper, on CPU) or scripted (rule-based).")] = "local",
     seed: Annotated[int, typer.Option(help="Seed for personas and shoppers.")] = 0,
 ) -> None:
     """The main job on the embedded default: shoppers browse the local store in Chromium; then the report."""

@@ -22,7 +22,8 @@ def make_policy(name: str, **options: Any) -> Policy:
     - scripted: no options.
     - openai: `base_url` (one, or several comma-separated), `model`, `api_key`, `temperature`, `max_tokens`,
       `concurrency`, `structured`.
-    - local: `model` (a directory), `device`, `temperature`, `max_new_tokens`, `max_batch`.
+    - local: `model` (a directory; default: the shipped default shopper, `agent.checkpoints`), `device`,
+      `temperature`, `max_new_tokens`, `max_batch`, `structured`.
     """
     options = {k: v for k, v in options.items() if v is not None}
     if name == "scripted":
@@ -41,7 +42,9 @@ def make_policy(name: str, **options: Any) -> Policy:
         from .local import LocalPolicy, LocalPolicyConfig
 
         if "model" not in options:
-            raise ValueError("the local policy needs --model DIR (a transformers model directory)")
+            from ..checkpoints import default_policy_dir
+
+            options["model"] = str(default_policy_dir())
         fields = LocalPolicyConfig.__dataclass_fields__
         return LocalPolicy(LocalPolicyConfig(model_dir=options.pop("model"),
                                              **{k: v for k, v in options.items() if k in fields}))

@@ -203,6 +203,7 @@ def test_cli_simulate_on_ray(local_ray, tmp_path, store_url, store_db):
 
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["simulate", "--site", store_url, "--catalog", str(store_db), "--backend", "http",
+                                      "--policy", "scripted",
                                       "--sessions", "3", "--concurrency", "2", "--out", str(out), "--no-report",
                                       "--ray", "--actors", "2"])
     assert result.exit_code == 0, result.output

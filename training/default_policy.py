@@ -1,0 +1,250 @@
+"""`shop-r1 experiment default-policy`: retrain the shipped default shopper (`agent/checkpoints/default/`).
+
+The recipe is the best row of the paper-tables experiment (docs/results.md): SFT, then offline GRPO with the full
+Shop-R1 reward, then online GRPO in the live store (`MODELS["shop_r1_online"]`), on more reference sessions and more
+SFT steps than the `tiny-cpu` preset (`DEFAULT_POLICY`). It runs through `training.experiments.run_experiment`, so
+data, held-out test split and training are exactly the experiment's, then:
+
+1. **Export.** The final model in bf16 safetensors with its tokenizer, chat template and the prompt it was trained
+   with (`shop_r1_prompt.json`), at most `MAX_CHECKPOINT_BYTES`.
+2. **Evaluate the export as shipped** (`LocalPolicy` defaults: grammar-constrained, τ = 0.6, fp32 on CPU): validity
+   over 50 seeded steps on the store (`agent.validity`), session realism against the held-out reference sessions,
+   and the scripted shopper's own realism as the reference point (a second scripted run vs the reference: the
+   distance sampling noise alone gives). The next-action metrics (exact / type acc / F1, unconstrained, as in the
+   paper's tables) and unconstrained realism come from the experiment row.
+3. **Record** how it was made: `recipe.json` (command, preset, seeds, data counts, git commit, every number) and a
+   short `README.md`, beside the weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from training.experiments import SMOKE, ExperimentPreset, experiment_app, run_experiment
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_POLICY", "MAX_CHECKPOINT_BYTES", "export_checkpoint", "train_default_policy"]
+
+MAX_CHECKPOINT_BYTES = 20 * 1024 * 1024
+ROW = "shop_r1_online"
+COMMAND = "shop-r1 experiment default-policy --out EXP_DIR"
+
+DEFAULT_POLICY = ExperimentPreset(
+    name="default-policy", train_sessions=480, test_sessions=30, session_max_steps=30, max_context_tokens=512,
+    model_preset="tiny", sft_steps=1200, sft_batch_size=2, sft_max_length=1536, sft_learning_rate=1e-3,
+    rl_steps=30, num_generations=8, rl_batch_size=8, max_completion_length=64, max_prompt_length=1280,
+    rl_learning_rate=1e-5, online_steps=15, online_episodes=32, online_max_steps=3, eval_limit=None,
+    eval_max_new_tokens=64, realism_sessions=30, realism_max_steps=30, temperatures=(0.6,), seeds=(0,),
+)
+"""The `tiny-cpu` recipe (docs/results.md) with 4x the reference sessions and SFT steps (~5 epochs of 480 sessions,
+as `tiny-cpu` does ~5 of 120): ~45 min on 2 idle cores. One seed: the shipped model is one model."""
+
+SMOKE_DEFAULT_POLICY = dataclasses.replace(
+    SMOKE, name="default-policy-smoke", eval_limit=6, realism_sessions=2, realism_max_steps=4, temperatures=(0.6,))
+"""Minutes-scale plumbing check (tests): every stage runs, the numbers mean nothing."""
+
+PRESETS = {p.name: p for p in (DEFAULT_POLICY, SMOKE_DEFAULT_POLICY)}
+
+
+def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "bf16") -> Path:
+    """Copy a trained model to `dest` as the runtime needs it: weights in `dtype` safetensors, the tokenizer with its
+    chat template, `generation_config.json` and `shop_r1_prompt.json`; no optimizer state or training args.
+
+    `dest` is replaced. A `ValueError` if the weights exceed `MAX_CHECKPOINT_BYTES`.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from agent.models import load_tokenizer, resolve_dtype
+    from agent.prompt import PROMPT_CONFIG_FILE
+
+    src, dest = Path(model_dir), Path(dest)
+    staging = dest.with_name(dest.name + ".tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    model = AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.float32)
+    model.to(resolve_dtype(dtype))
+    model.save_pretrained(str(staging), safe_serialization=True)
+    load_tokenizer(src).save_pretrained(str(staging))
+    if (src / PROMPT_CONFIG_FILE).is_file():
+        shutil.copy2(src / PROMPT_CONFIG_FILE, staging / PROMPT_CONFIG_FILE)
+    size = (staging / "model.safetensors").stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        shutil.rmtree(staging)
+        raise ValueError(f"Expect a checkpoint of at most {MAX_CHECKPOINT_BYTES} bytes, actually: {size}")
+    if dest.exists():
+        shutil.rmtree(dest)
+    staging.rename(dest)
+    return dest
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _shipped_evaluation(dest: Path, exp: Path, preset: ExperimentPreset, catalog: str | Path | None) -> dict[str, Any]:
+    """Validity and realism of the exported checkpoint with the shipped settings, and the scripted reference."""
+    import asyncio
+
+    from agent.embedded import embedded_store
+    from agent.policies.local import LocalPolicy, LocalPolicyConfig
+    from agent.validity import measure_step_validity
+    from training.data import persona_intent_of
+    from training.evaluate import _reference_traces, session_realism
+
+    test_data = exp / "data" / "test"
+    shoppers = [pi for t in _reference_traces(test_data, "test")
+                if (pi := persona_intent_of(t.header.persona, t.header.intent)) is not None]
+    out: dict[str, Any] = {}
+    with embedded_store("a", catalog) as (url, _):
+        for structured in (True, False):
+            key = "structured" if structured else "unconstrained"
+            policy = LocalPolicy(LocalPolicyConfig(model_dir=str(dest), device="cpu", structured=structured))
+            try:
+                started = time.perf_counter()
+                validity = asyncio.run(measure_step_validity(policy, url, shoppers, steps=50, seed=0))
+                out[f"validity_{key}"] = {**validity.as_dict(), "seconds": round(time.perf_counter() - started, 2)}
+                if structured:
+                    out["realism_structured"] = session_realism(
+                        policy, test_data, url, preset.realism_sessions, split="test", seed=1,
+                        concurrency=min(preset.concurrency, preset.realism_sessions),
+                        max_steps=preset.realism_max_steps)
+            finally:
+                asyncio.run(policy.close())
+        out["realism_scripted"] = session_realism(
+            "scripted", test_data, url, preset.realism_sessions, split="test", seed=1,
+            concurrency=min(preset.concurrency, preset.realism_sessions), max_steps=preset.realism_max_steps)
+    for key in ("realism_structured", "realism_scripted"):
+        out[key].pop("run_dir", None)
+    return out
+
+
+def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str = DEFAULT_POLICY,
+                         install_dir: str | Path | None = None, resume: bool = False,
+                         catalog: str | Path | None = None) -> dict[str, Any]:
+    """Train, export, evaluate and record the default shopper; install it into `install_dir` (default: the shipped
+    location, `agent.checkpoints.DEFAULT_POLICY_DIR`). Returns the recipe (also `recipe.json` there)."""
+    from agent.checkpoints import DEFAULT_POLICY_DIR
+
+    spec = PRESETS[preset] if isinstance(preset, str) else preset
+    exp = Path(out_dir)
+    started = time.perf_counter()
+    results = run_experiment(spec, exp, rows=[ROW], resume=resume, catalog=catalog)
+    record = next(r for r in results["rows"] if r["row"] == ROW)
+    model_dir = exp / f"seed{spec.seeds[0]}" / "models" / ROW
+    dest = Path(install_dir) if install_dir is not None else DEFAULT_POLICY_DIR
+    export_checkpoint(model_dir, dest)
+    shipped = _shipped_evaluation(dest, exp, spec, catalog)
+    recipe = {
+        "command": COMMAND,
+        "recipe": "SFT -> offline GRPO (Shop-R1 reward: format + hierarchical action + DARS, α·self-certainty) -> "
+                  "online GRPO in the live store",
+        "preset": dataclasses.asdict(spec),
+        "seeds": {"model_init_and_training": 0, "train_personas": spec.train_persona_seed,
+                  "test_personas": spec.test_persona_seed, "scripted_train_sessions": 0,
+                  "scripted_test_sessions": 1},
+        "data": results["data"],
+        "steps": record["steps"],
+        "train_seconds": record["train_seconds"],
+        "git_commit": _git_commit(),
+        "weights": {"file": "model.safetensors", "dtype": "bfloat16",
+                    "bytes": (dest / "model.safetensors").stat().st_size},
+        "next_action_unconstrained": {k: record["metrics"][k] for k in
+                                      ("exact_accuracy", "type_accuracy", "type_macro_f1", "n_invalid")}
+                                     | {"n": record["n"], "temperature": record["temperature"]},
+        "realism_unconstrained": record.get("realism"),
+        **shipped,
+        "total_seconds": round(time.perf_counter() - started, 2),
+    }
+    (dest / "recipe.json").write_text(json.dumps(recipe, indent=2, default=str) + "\n", encoding="utf-8")
+    (dest / "README.md").write_text(format_recipe(recipe), encoding="utf-8")
+    (exp / "default_policy.md").write_text(format_recipe(recipe), encoding="utf-8")
+    return recipe
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _js(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
+def format_recipe(recipe: dict[str, Any]) -> str:
+    """The checkpoint's README: how it was made and what it scores, beside the scripted reference."""
+    p, na = recipe["preset"], recipe["next_action_unconstrained"]
+    vs, vu = recipe["validity_structured"], recipe["validity_unconstrained"]
+    lines = [
+        "# The default shopper checkpoint", "",
+        f"Made by `{recipe['command']}` (git {str(recipe.get('git_commit'))[:12]}), "
+        f"{recipe['total_seconds'] / 60:.0f} min on this machine's CPU.", "",
+        f"- Recipe: {recipe['recipe']}.",
+        f"- Model: `{p['model_preset']}` preset (Qwen2 architecture, random init, byte-level BPE trained on the "
+        f"training sessions), {recipe['weights']['dtype']} safetensors, {recipe['weights']['bytes'] / 1e6:.1f} MB.",
+        f"- Data: {recipe['data']['train']['sessions']} scripted reference sessions (personas seed "
+        f"{p['train_persona_seed']}), held-out test: {recipe['data']['test']['sessions']} sessions with other "
+        f"personas (seed {p['test_persona_seed']}) and products no training intent came from.",
+        "- Steps: " + ", ".join(f"{k} {v}" for k, v in recipe["steps"].items()) +
+        f"; page budget {p['max_context_tokens']} tokens.", "",
+        "## Evaluation (held-out test split)", "",
+        f"Next-action prediction, unconstrained, τ = {na['temperature']:g}, {na['n']} steps: exact "
+        f"{_pct(na['exact_accuracy'])}, type accuracy {_pct(na['type_accuracy'])}, type macro-F1 "
+        f"{_pct(na['type_macro_f1'])}; {na['n_invalid']} outputs unparseable.", "",
+        f"Validity over {vs['steps']} seeded store steps: shipped settings (grammar-constrained) "
+        f"{_pct(vs['parse_rate'])} parseable, {_pct(vs['valid_rate'])} valid; the raw model "
+        f"{_pct(vu['parse_rate'])} parseable, {_pct(vu['valid_rate'])} valid.", "",
+        "Session realism (Jensen-Shannon distance to the held-out reference sessions; 0 = same distribution):", "",
+        "| shopper | JS action types | JS session lengths | JS outcomes | purchase | terminate | invalid |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ref = recipe["realism_scripted"]["rates"]
+    lines.append(f"| reference sessions (scripted) | 0 | 0 | 0 | {_pct(ref['purchase_rate']['reference'])} | "
+                 f"{_pct(ref['terminate_rate']['reference'])} | {_pct(ref['invalid_rate']['reference'])} |")
+    rows = (("scripted shopper, other seeds", recipe["realism_scripted"]),
+            ("default checkpoint, shipped settings", recipe["realism_structured"]),
+            ("default checkpoint, unconstrained", recipe.get("realism_unconstrained")))
+    for label, r in rows:
+        if not r:
+            continue
+        js, rates = r["js"], r["rates"]
+        lines.append(f"| {label} | {_js(js.get('action_types'))} | {_js(js.get('session_lengths'))} | "
+                     f"{_js(js.get('outcomes'))} | {_pct(rates['purchase_rate']['simulated'])} | "
+                     f"{_pct(rates['terminate_rate']['simulated'])} | {_pct(rates['invalid_rate']['simulated'])} |")
+    return "\n".join(lines) + "\n"
+
+
+@experiment_app.command("default-policy")
+def default_policy_command(
+    out: Annotated[Path, typer.Option(help="Experiment directory (data, models, results).")],
+    preset: Annotated[str, typer.Option(help="default-policy (~45 min on 2 cores) or default-policy-smoke.")]
+    = DEFAULT_POLICY.name,
+    install_dir: Annotated[Path | None, typer.Option(
+        help="Where to install the checkpoint (default: the shipped agent/checkpoints/default).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Reuse data and models already trained in --out.")] = False,
+    catalog: Annotated[Path | None, typer.Option(help="Catalog of the embedded store.")] = None,
+) -> None:
+    """Retrain the shipped default shopper (the best paper-tables configuration) and record how it was made."""
+    if preset not in PRESETS:
+        typer.secho(f"error: --preset: expected one of {', '.join(PRESETS)}, got {preset!r}", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        recipe = train_default_policy(out, preset=preset, install_dir=install_dir, resume=resume, catalog=catalog)
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(format_recipe(recipe))
