@@ -605,6 +605,83 @@ def format_tables(summary: Mapping[str, Mapping[str, Any]], preset: ExperimentPr
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Evidence: why a finding does or does not reproduce
+
+CURVE_KEYS = ("reward", "shop_r1/format", "shop_r1/type", "shop_r1/attribute", "shop_r1/value", "kl",
+              "completions/mean_length", "frac_reward_zero_std")
+"""GRPO log columns shown as first-k vs last-k step means (`log.csv` of each RL model)."""
+
+
+def training_curves(exp: Path, seeds: Sequence[int], models: Sequence[str], k: int = 5) -> dict[str, dict[str, Any]]:
+    """Per RL model: the mean over seeds of each `CURVE_KEYS` column over its first `k` and last `k` logged steps."""
+    import csv
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in models:
+        firsts: dict[str, list[float]] = {}
+        lasts: dict[str, list[float]] = {}
+        for seed in seeds:
+            path = exp / f"seed{seed}" / "models" / name / "log.csv"
+            if not path.is_file():
+                continue
+            with path.open(newline="", encoding="utf-8") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("reward")]
+            for key in CURVE_KEYS:
+                values = [float(r[key]) for r in rows if r.get(key) not in (None, "")]
+                if values:
+                    firsts.setdefault(key, []).append(statistics.fmean(values[:k]))
+                    lasts.setdefault(key, []).append(statistics.fmean(values[-k:]))
+        if firsts:
+            out[name] = {key: (statistics.fmean(firsts[key]), statistics.fmean(lasts[key])) for key in firsts}
+    return out
+
+
+def predicted_shares(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per row, summed over seeds: the share of test steps predicted as each type (and unparseable), and gold."""
+    out: dict[str, dict[str, float]] = {}
+    for key in dict.fromkeys(r["row"] for r in records):
+        counts: dict[str, int] = {}
+        gold: dict[str, int] = {}
+        for r in (r for r in records if r["row"] == key):
+            for g, preds in r["metrics"]["confusion"].items():
+                gold[g] = gold.get(g, 0) + sum(preds.values())
+                for p, n in preds.items():
+                    counts[p] = counts.get(p, 0) + n
+        total = sum(counts.values()) or 1
+        out[key] = {**{p: counts.get(p, 0) / total for p in (*ACTION_TYPES, "invalid")},
+                    **{f"gold_{g}": gold.get(g, 0) / total for g in ACTION_TYPES}}
+    return out
+
+
+def format_evidence(records: Sequence[Mapping[str, Any]], exp: Path) -> str:
+    """Markdown: reward components over GRPO training (first vs last steps) and predicted action-type shares."""
+    seeds = sorted({r["seed"] for r in records})
+    rl_models = [m for m, spec in MODELS.items() if spec.stage in ("rl", "online")]
+    curves = training_curves(exp, seeds, rl_models)
+    lines = ["## Evidence: reward components over GRPO training", "",
+             "Mean over seeds of the first 5 → last 5 logged steps. `value` includes DARS when it is on; `kl` is "
+             "the policy's KL to the reference model (how far RL moved it).", ""]
+    if curves:
+        lines += ["| model | " + " | ".join(k.split("/")[-1] for k in CURVE_KEYS) + " |",
+                  "|---|" + "---|" * len(CURVE_KEYS)]
+        for name, c in curves.items():
+            cells = [f"{c[k][0]:.3g} → {c[k][1]:.3g}" if k in c else "–" for k in CURVE_KEYS]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    else:
+        lines.append("No GRPO logs found.")
+    shares = predicted_shares(records)
+    lines += ["", "## Evidence: predicted action types on the test split", "",
+              "Share of test steps predicted as each type, summed over seeds (gold shares in the last columns): "
+              "terminate-spam shows as a terminate share far above the gold one.", "",
+              "| row | click | type_and_submit | terminate | unparseable | gold click | gold type_and_submit | "
+              "gold terminate |", "|---|---|---|---|---|---|---|---|"]
+    for key, sh in shares.items():
+        lines.append(f"| {key} | " + " | ".join(f"{100 * sh[c]:.1f}" for c in (*ACTION_TYPES, "invalid")) + " | " +
+                     " | ".join(f"{100 * sh['gold_' + g]:.1f}" for g in ACTION_TYPES) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Driver
 
 
@@ -672,7 +749,8 @@ def _write_outputs(exp: Path, preset: ExperimentPreset, data: Mapping[str, Any],
     results = {"preset": asdict(preset), "seeds": list(preset.seeds), "data": dict(data), "rows": list(records),
                "summary": summary, "wall_seconds": round(time.perf_counter() - started, 2)}
     (exp / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    (exp / "tables.md").write_text(format_tables(summary, preset, preset.seeds, data), encoding="utf-8")
+    tables = format_tables(summary, preset, preset.seeds, data) + "\n" + format_evidence(records, exp)
+    (exp / "tables.md").write_text(tables, encoding="utf-8")
     return results
 
 

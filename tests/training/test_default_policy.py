@@ -1,0 +1,66 @@
+"""`shop-r1 experiment default-policy` on its smoke preset: train, export, evaluate as shipped, record; and the
+export's guards. Installs into a temporary directory, never over the shipped checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from safetensors import safe_open
+
+from agent.checkpoints import DEFAULT_POLICY_DIR
+from agent.policies.local import LocalPolicy, LocalPolicyConfig
+from agent.prompt import load_prompt_config
+from training import default_policy
+from training.default_policy import COMMAND, SMOKE_DEFAULT_POLICY, export_checkpoint, train_default_policy
+
+
+@pytest.fixture(scope="module")
+def trained(store_db, tmp_path_factory):
+    root = tmp_path_factory.mktemp("default-policy")
+    recipe = train_default_policy(root / "exp", preset=SMOKE_DEFAULT_POLICY, install_dir=root / "ckpt",
+                                  catalog=store_db)
+    return root, recipe
+
+
+@pytest.mark.slow
+def test_default_policy_trains_exports_and_records_its_recipe(trained):
+    root, recipe = trained
+    ckpt = root / "ckpt"
+    assert ckpt != DEFAULT_POLICY_DIR
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "chat_template.jinja", "recipe.json",
+                 "README.md", "shop_r1_prompt.json"):
+        assert (ckpt / name).is_file(), name
+    assert not (ckpt / "training_args.bin").exists()
+    with safe_open(str(ckpt / "model.safetensors"), "pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.bfloat16"}
+    saved = json.loads((ckpt / "recipe.json").read_text())
+    assert saved["command"] == COMMAND and saved["preset"]["name"] == "default-policy-smoke"
+    assert saved["steps"] == {"sft": 3, "rl": 2, "online_rl": 1}
+    assert saved["seeds"]["train_personas"] == 0 and saved["seeds"]["test_personas"] == 1000
+    # evaluated as shipped: the grammar makes even this barely trained model's steps valid
+    assert saved["validity_structured"]["steps"] == 50 and saved["validity_structured"]["valid_rate"] >= 0.95
+    assert saved["validity_unconstrained"]["steps"] == 50
+    for key in ("realism_structured", "realism_scripted"):
+        assert set(saved[key]["js"]) == {"action_types", "session_lengths", "outcomes"}
+    assert "| default checkpoint, shipped settings |" in (ckpt / "README.md").read_text()
+    # the model remembers its training prompt, and the local policy uses it
+    trained_prompt = load_prompt_config(ckpt)
+    assert trained_prompt is not None and trained_prompt.max_context_tokens == SMOKE_DEFAULT_POLICY.max_context_tokens
+    assert not trained_prompt.include_rationales
+    policy = LocalPolicy(LocalPolicyConfig(model_dir=str(ckpt), device="cpu"))
+    assert policy.prompt == trained_prompt
+
+
+@pytest.mark.slow
+def test_export_refuses_an_oversized_checkpoint_and_keeps_the_old_one(trained, tmp_path, monkeypatch):
+    root, _ = trained
+    model_dir = root / "exp" / "seed0" / "models" / "shop_r1_online"
+    dest = tmp_path / "ckpt"
+    export_checkpoint(model_dir, dest)
+    before = (dest / "model.safetensors").read_bytes()
+    monkeypatch.setattr(default_policy, "MAX_CHECKPOINT_BYTES", 1000)
+    with pytest.raises(ValueError, match="at most 1000 bytes"):
+        export_checkpoint(model_dir, dest)
+    assert (dest / "model.safetensors").read_bytes() == before
+    assert not (tmp_path / "ckpt.tmp").exists()
