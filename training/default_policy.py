@@ -209,11 +209,12 @@ def format_recipe(recipe: dict[str, Any]) -> str:
         f"{_pct(vs['parse_rate'])} parseable, {_pct(vs['valid_rate'])} valid; the raw model "
         f"{_pct(vu['parse_rate'])} parseable, {_pct(vu['valid_rate'])} valid.", "",
         "Session realism (Jensen-Shannon distance to the held-out reference sessions; 0 = same distribution):", "",
-        "| shopper | JS action types | JS session lengths | JS outcomes | purchase | terminate | invalid |",
-        "|---|---|---|---|---|---|---|",
+        "| shopper | JS action types | JS session lengths | JS outcomes | JS funnel | purchase | terminate | "
+        "invalid |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     ref = recipe["realism_scripted"]["rates"]
-    lines.append(f"| reference sessions (scripted) | 0 | 0 | 0 | {_pct(ref['purchase_rate']['reference'])} | "
+    lines.append(f"| reference sessions (scripted) | 0 | 0 | 0 | 0 | {_pct(ref['purchase_rate']['reference'])} | "
                  f"{_pct(ref['terminate_rate']['reference'])} | {_pct(ref['invalid_rate']['reference'])} |")
     rows = (("scripted shopper, other seeds", recipe["realism_scripted"]),
             ("default checkpoint, shipped settings", recipe["realism_structured"]),
@@ -223,7 +224,8 @@ def format_recipe(recipe: dict[str, Any]) -> str:
             continue
         js, rates = r["js"], r["rates"]
         lines.append(f"| {label} | {_js(js.get('action_types'))} | {_js(js.get('session_lengths'))} | "
-                     f"{_js(js.get('outcomes'))} | {_pct(rates['purchase_rate']['simulated'])} | "
+                     f"{_js(js.get('outcomes'))} | {_js(js.get('funnel'))} | "
+                     f"{_pct(rates['purchase_rate']['simulated'])} | "
                      f"{_pct(rates['terminate_rate']['simulated'])} | {_pct(rates['invalid_rate']['simulated'])} |")
     return "\n".join(lines) + "\n"
 

@@ -408,8 +408,26 @@ def length_histogram(lengths: Sequence[int]) -> dict[str, int]:
     return counts
 
 
-def _side(summary: RunSummary, traces: Sequence[Trace]) -> dict[str, Any]:
+def furthest_stages(traces: Sequence[Trace], funnel: FunnelConfig | None = None) -> dict[str, int]:
+    """How many sessions got furthest to each funnel stage (`none`: not even search results), in `STAGES` order.
+
+    One distribution per run, so two runs' funnels compare by a Jensen-Shannon distance like the other views.
+
+    >>> furthest_stages([])
+    {'none': 0, 'search': 0, 'product': 0, 'add_to_cart': 0, 'purchase': 0}
+    """
+    from agent.summary import session_stages
+
+    counts = dict.fromkeys(("none", *STAGES), 0)
+    for trace in traces:
+        reached = session_stages(trace, funnel)
+        counts[next((s for s in reversed(STAGES) if s in reached), "none")] += 1
+    return counts
+
+
+def _side(summary: RunSummary, traces: Sequence[Trace], funnel: FunnelConfig | None = None) -> dict[str, Any]:
     return {
+        "furthest_stage": furthest_stages(traces, funnel),
         "sessions": summary.sessions,
         "action_types": dict(summary.action_types),
         "lengths": length_histogram([len(t.steps) for t in traces]),
@@ -434,14 +452,15 @@ def compare_runs(reference: Sequence[Trace], simulated: Sequence[Trace],
     """How alike two sets of sessions are. Pure: a function of the traces.
 
     `js`: Jensen-Shannon distances (0 = same distribution, 1 = disjoint) of action types (unparseable outputs are a
-    type of their own), binned session lengths and outcomes; `funnel_abs_diff`: |simulated - reference| of each
+    type of their own), binned session lengths, outcomes and the funnel (the furthest stage each session reached:
+    `furthest_stages`); `funnel_abs_diff`: |simulated - reference| of each
     stage's rate and their mean; `rates`: purchase, terminate and invalid-action rates of both.
     """
     if not reference or not simulated:
         raise ValueError(f"Expect sessions on both sides, actually: {len(reference)} reference, "
                          f"{len(simulated)} simulated")
-    ref = _side(summarize(reference, funnel), reference)
-    sim = _side(summarize(simulated, funnel), simulated)
+    ref = _side(summarize(reference, funnel), reference, funnel)
+    sim = _side(summarize(simulated, funnel), simulated, funnel)
     diffs = {s: abs((sim["funnel"][s] or 0.0) - (ref["funnel"][s] or 0.0)) for s in STAGES}
     return {
         "reference": ref,
@@ -450,6 +469,7 @@ def compare_runs(reference: Sequence[Trace], simulated: Sequence[Trace],
             "action_types": _js_or_none(ref["action_types"], sim["action_types"]),
             "session_lengths": _js_or_none(ref["lengths"], sim["lengths"]),
             "outcomes": _js_or_none(ref["outcomes"], sim["outcomes"]),
+            "funnel": _js_or_none(ref["furthest_stage"], sim["furthest_stage"]),
         },
         "funnel_abs_diff": {**diffs, "mean": sum(diffs.values()) / len(diffs)},
         "rates": {key: {"reference": ref[key], "simulated": sim[key]}

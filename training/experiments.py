@@ -154,7 +154,15 @@ Measured while another job loaded both cores (load average ~4): SFT ~830 tokens/
 prompt tokens. On a busy machine expect 2-4x the estimate; `--resume` continues a killed run.
 """
 
-PRESETS: dict[str, ExperimentPreset] = {p.name: p for p in (SMOKE, TINY_CPU)}
+TINY_CPU_LONG_RL = dataclasses.replace(
+    TINY_CPU, name="tiny-cpu-long-rl", rl_steps=90, rl_learning_rate=3e-5, temperatures=(0.6,), seeds=(0,))
+"""A follow-up to `tiny-cpu`, declared before it ran: in `tiny-cpu` GRPO barely moves the SFT policy (KL to the
+reference ~0.002 after 30 steps at lr 1e-5), so the Table 4 failure modes (terminate-spam without DARS or with a
+binary action reward) cannot show. Same data, same SFT model (copy `data/`, `traces/` and `seed0/models/{base,sft}`
+from a `tiny-cpu` run and pass `--resume`), 3x the GRPO steps at 3x the learning rate. Meant for the rows
+`shop_r1,no_dars,binary_action` (~25 min on 2 cores)."""
+
+PRESETS: dict[str, ExperimentPreset] = {p.name: p for p in (SMOKE, TINY_CPU, TINY_CPU_LONG_RL)}
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_default_policy_trains_exports_and_records_its_recipe(trained):
     assert saved["validity_structured"]["steps"] == 50 and saved["validity_structured"]["valid_rate"] >= 0.95
     assert saved["validity_unconstrained"]["steps"] == 50
     for key in ("realism_structured", "realism_scripted"):
-        assert set(saved[key]["js"]) == {"action_types", "session_lengths", "outcomes"}
+        assert set(saved[key]["js"]) == {"action_types", "session_lengths", "outcomes", "funnel"}
     assert "| default checkpoint, shipped settings |" in (ckpt / "README.md").read_text()
     # the model remembers its training prompt, and the local policy uses it
     trained_prompt = load_prompt_config(ckpt)

@@ -95,6 +95,11 @@ def test_compare_runs_on_hand_built_sessions(tmp_path: Path) -> None:
         js_distance({"click": 6, "type_and_submit": 2}, {"click": 1, "type_and_submit": 2, "terminate": 1,
                                                          "unparseable": 1}))
     assert result["js"]["session_lengths"] == 1.0 and result["js"]["outcomes"] == 1.0  # 4 vs 5 steps; buy vs leave
+    assert result["reference"]["furthest_stage"] == {"none": 0, "search": 0, "product": 0, "add_to_cart": 0,
+                                                     "purchase": 2}
+    assert result["simulated"]["furthest_stage"] == {"none": 0, "search": 1, "product": 0, "add_to_cart": 0,
+                                                     "purchase": 0}
+    assert result["js"]["funnel"] == 1.0  # every buyer got to purchase, the browser only to search results
     assert result["funnel_abs_diff"] == {"search": 0.0, "product": 1.0, "add_to_cart": 1.0, "purchase": 1.0,
                                          "mean": 0.75}
     assert result["rates"]["purchase_rate"] == {"reference": 1.0, "simulated": 0.0}
