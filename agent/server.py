@@ -6,10 +6,12 @@ a batch generates, new requests queue up and form the next batch.
 
 Supported: `messages` (text content), `temperature` (default 1.0, as OpenAI), `top_p`, `max_tokens` /
 `max_completion_tokens`, `n=1`, `seed`, `stop`, `response_format`. `response_format` is accepted (`text`,
-`json_object`, `json_schema`) but decoding is NOT constrained here (that is out of scope; use `--engine vllm` for
-it): for the shopper-step schema the output is checked with `parse_step` after generation and the verdict is returned
-in the extra response field `shop_r1.structured`. Streaming, tools, logprobs and `n > 1` are not supported. Bad
-request bodies get a 400 in OpenAI's error shape (`{"error": {"message", "type", "param", "code"}}`), never a 500.
+`json_object`, `json_schema`); the shopper-step schema (`agent.schema.response_format`, name `shopper_step`) is
+enforced while decoding with `agent.grammar.ActionGrammar` (any non-blank name: the server does not see the page's
+elements), other formats are only checked after generation. The verdict (constrained or not, valid or not, checked
+with `parse_step` or as JSON) is returned in the extra response field `shop_r1.structured`. Streaming, tools,
+logprobs and `n > 1` are not supported. Bad request bodies get a 400 in OpenAI's error shape
+(`{"error": {"message", "type", "param", "code"}}`), never a 500.
 
 Also `GET /v1/models`, `GET /health` and `GET /stats` (batch sizes, response formats seen).
 
@@ -40,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sites.serving import ThreadedServer, serve_foreground
 
+from .grammar import ActionGrammar
 from .models import Completion, GenerationRequest, LocalEngine
 from .schema import ParseError, parse_step
 
@@ -301,12 +304,17 @@ class _BatchLoop:
 # The app
 
 
-def _structured_verdict(fmt: ResponseFormat | None, text: str) -> dict[str, Any] | None:
-    """After-the-fact check of the output against the requested format (decoding is not constrained)."""
+def _is_shopper_schema(fmt: ResponseFormat | None) -> bool:
+    return (fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None
+            and fmt.json_schema.name == SHOPPER_SCHEMA_NAME)
+
+
+def _structured_verdict(fmt: ResponseFormat | None, text: str, constrained: bool = False) -> dict[str, Any] | None:
+    """The output checked against the requested format (`constrained`: whether decoding enforced it)."""
     if fmt is None or fmt.type == "text":
         return None
-    verdict: dict[str, Any] = {"response_format": fmt.label(), "constrained": False}
-    if fmt.type == "json_schema" and fmt.json_schema is not None and fmt.json_schema.name == SHOPPER_SCHEMA_NAME:
+    verdict: dict[str, Any] = {"response_format": fmt.label(), "constrained": constrained}
+    if _is_shopper_schema(fmt):
         parsed = parse_step(text)
         verdict.update(valid=not isinstance(parsed, ParseError),
                        error=str(parsed) if isinstance(parsed, ParseError) else None, checked=SHOPPER_SCHEMA_NAME)
@@ -406,12 +414,13 @@ def create_policy_app(
         if limit is not None:
             max_new = min(max_new, limit - len(ids))
         temperature = 1.0 if body.temperature is None else body.temperature
+        grammar = ActionGrammar() if _is_shopper_schema(body.response_format) else None
         gen = GenerationRequest(prompt_ids=tuple(ids), max_new_tokens=max_new, temperature=temperature,
                                 top_p=1.0 if body.top_p is None else body.top_p, seed=body.seed,
-                                stop=body.stop_strings())
+                                stop=body.stop_strings(), grammar=grammar)
         stats.requests += 1
         completion, batch_size = await request.app.state.batcher.submit(gen)
-        verdict = _structured_verdict(body.response_format, completion.text)
+        verdict = _structured_verdict(body.response_format, completion.text, constrained=grammar is not None)
         if verdict is not None and verdict["checked"] == SHOPPER_SCHEMA_NAME:
             if verdict["valid"]:
                 stats.structured_valid += 1

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from agent import serve_cli as server_module
 from agent.models import LocalEngine
-from agent.schema import response_format
+from agent.schema import ShopperStep, parse_step, response_format
 from agent.serve_cli import serve_policy_command, vllm_command
 from agent.server import PolicyServer
 
@@ -80,12 +80,16 @@ async def test_concurrent_requests_are_batched(server: PolicyServer, client: Asy
 
 async def test_response_format_is_accepted_and_the_output_checked(server: PolicyServer, client: AsyncOpenAI) -> None:
     before = server.stats.response_formats["json_schema:shopper_step"]
-    resp = await client.chat.completions.create(model=server.model_name, messages=MESSAGES, max_tokens=8,
-                                                response_format=response_format())
+    resp = await client.chat.completions.create(model=server.model_name, messages=MESSAGES, max_tokens=120,
+                                                response_format=response_format(), seed=3)
     verdict = resp.model_extra["shop_r1"]["structured"]
-    assert verdict["constrained"] is False and verdict["checked"] == "shopper_step"
-    assert verdict["valid"] is False and verdict["error"]  # a random model does not write steps
+    assert verdict["constrained"] is True and verdict["checked"] == "shopper_step"
+    # a random model, held inside the step grammar while decoding, writes a valid step
+    assert verdict["valid"] is True and verdict["error"] is None
+    assert isinstance(parse_step(resp.choices[0].message.content), ShopperStep)
     assert server.stats.response_formats["json_schema:shopper_step"] == before + 1
+    free = await client.chat.completions.create(model=server.model_name, messages=MESSAGES, max_tokens=8, seed=3)
+    assert free.model_extra["shop_r1"]["structured"] is None
     json_object = await client.chat.completions.create(model=server.model_name, messages=MESSAGES, max_tokens=4,
                                                        response_format={"type": "json_object"})
     assert json_object.model_extra["shop_r1"]["structured"]["checked"] == "json"
