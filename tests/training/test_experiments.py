@@ -10,7 +10,8 @@ import pytest
 from training.experiments import PRESETS, row_keys, run_experiment
 
 ROWS = ["zero_shot", "sft", "shop_r1", "no_dars", "context_latest", "temperature_1"]
-HEADINGS = ("## Table 2", "## Table 3", "## Table 4", "## Table 5", "## Temperature sweep", "## Session realism")
+HEADINGS = ("## Table 2", "## Table 3", "## Table 4", "## Table 5", "## Temperature sweep", "## Session realism",
+            "## Evidence: reward components over GRPO training", "## Evidence: predicted action types")
 
 
 def test_presets_are_typed_and_complete():
@@ -21,6 +22,12 @@ def test_presets_are_typed_and_complete():
     assert set(ROWS) <= set(row_keys(smoke))
     with pytest.raises(ValueError, match="rows among"):
         run_experiment("smoke", "/nonexistent", rows=["nope"])
+    # the follow-up changes GRPO's length and step size only, so it can reuse a tiny-cpu run's data and SFT model
+    long_rl = PRESETS["tiny-cpu-long-rl"]
+    changed = {f for f in tiny.__dataclass_fields__ if getattr(tiny, f) != getattr(long_rl, f)}
+    assert changed == {"name", "rl_steps", "rl_learning_rate", "temperatures", "seeds"}
+    assert long_rl.rl_steps == 3 * tiny.rl_steps
+    assert long_rl.rl_learning_rate == pytest.approx(3 * tiny.rl_learning_rate)
 
 
 @pytest.mark.slow
@@ -58,6 +65,7 @@ def test_smoke_experiment_rows_tables_and_resume(store_db, tmp_path):
     for heading in HEADINGS:
         assert heading in tables, heading
     assert "| Shop-R1 (ours) |" in tables and "| w/o DARS |" in tables and "| latest step only |" in tables
+    assert "| shop_r1 | " in tables.split("## Evidence: reward components")[1]  # its GRPO log made it in
 
     # --resume: every done row is skipped (its record file untouched); a removed one is rerun from the saved model.
     done = exp / "seed0" / "rows"
