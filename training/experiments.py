@@ -544,6 +544,10 @@ def format_tables(summary: Mapping[str, Mapping[str, Any]], preset: ExperimentPr
            f"SFT {preset.sft_steps} steps, RL {preset.rl_steps} steps (G={preset.num_generations}), eval τ = "
            f"{preset.eval_temperature:g} on ≤{preset.eval_limit or 'all'} held-out test rows. Numbers in %. Paper: "
            "Qwen2.5-3B-Instruct (exact / type acc / type F1).", ""]
+    fewer = [f"{summary[r.key]['label']} ({', '.join(map(str, summary[r.key]['seeds']))})" for r in rows
+             if r.key in summary and len(summary[r.key]["seeds"]) < len(seeds)]
+    if fewer:
+        out += ["Rows with fewer seeds (seeds in brackets): " + "; ".join(fewer) + ".", ""]
     if data:
         out += [f"Data: {data['train']['sessions']} train sessions ({data['train']['rl_rows']} RL rows), "
                 f"{data['test']['sessions']} held-out test sessions ({data['test']['rl_rows']} RL rows).", ""]
@@ -713,12 +717,15 @@ def run_experiment(
     resume: bool = False,
     catalog: str | Path | None = None,
     on_row: Callable[[Mapping[str, Any]], None] | None = None,
+    render_only: bool = False,
 ) -> dict[str, Any]:
     """Run the preset's rows (all, or `rows`) for every seed; write `results.json` and `tables.md` to `out_dir`.
 
     With `resume`, rows whose `seed<k>/rows/<row>.json` exists are not rerun (`"resumed": true` in their record), and
     finished data and models are reused. `catalog` is the embedded store's catalog (default: the cached default
-    catalog). `on_row` is called with each record as it finishes. Returns the results dict.
+    catalog). `on_row` is called with each record as it finishes. `render_only` trains and evaluates nothing: it
+    rewrites `results.json` and `tables.md` from the row records on disk (rows run with different `--seeds` or
+    `--rows` in several calls), skipping the missing ones. Returns the results dict.
     """
     from agent.embedded import embedded_store
 
@@ -727,6 +734,12 @@ def run_experiment(
         spec = dataclasses.replace(spec, seeds=tuple(seeds))
     selected = _select(spec, rows)
     exp = Path(out_dir)
+    if render_only:
+        found = [exp / f"seed{seed}" / "rows" / f"{row.key}.json" for seed in spec.seeds for row in selected]
+        records = [{**json.loads(path.read_text()), "resumed": True} for path in found if path.is_file()]
+        if not records:
+            raise ValueError(f"Expect row records under {exp}/seed<k>/rows/, actually: none for these seeds and rows")
+        return _write_outputs(exp, spec, _done(exp / "data") or {}, records, time.perf_counter())
     exp.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     records: list[dict[str, Any]] = []
@@ -777,6 +790,8 @@ def paper_tables(
     rows: Annotated[str | None, typer.Option(help="Comma-separated row keys (default: all).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip rows and models already done.")] = False,
     catalog: Annotated[Path | None, typer.Option(help="Catalog of the embedded store.")] = None,
+    render_only: Annotated[bool, typer.Option(
+        "--render-only", help="Only rewrite results.json and tables.md from the rows already on disk.")] = False,
 ) -> None:
     """Train and evaluate every row of Tables 2-5, the temperature sweep and session realism."""
     if preset not in PRESETS:
@@ -792,7 +807,8 @@ def paper_tables(
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
         row_list = [r.strip() for r in rows.split(",") if r.strip()] if rows else None
-        run_experiment(preset, out, seeds=seed_list, rows=row_list, resume=resume, catalog=catalog, on_row=echo)
+        run_experiment(preset, out, seeds=seed_list, rows=row_list, resume=resume, catalog=catalog, on_row=echo,
+                       render_only=render_only)
     except ValueError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None

@@ -79,3 +79,10 @@ def test_smoke_experiment_rows_tables_and_resume(store_db, tmp_path):
             assert (done / f"{k}.json").stat().st_mtime_ns == stamps[k]
     rerun = next(r for r in again["rows"] if r["row"] == "no_dars")
     assert rerun["steps"] == {"sft": 3, "rl": 2}
+
+    # --render-only: tables from the records on disk, nothing trained; rows missing a seed are named
+    rendered = run_experiment("smoke", exp, rows=ROWS, seeds=[0, 1], render_only=True)
+    assert {r["row"] for r in rendered["rows"]} == set(ROWS) and {r["seed"] for r in rendered["rows"]} == {0}
+    assert "Rows with fewer seeds" in (exp / "tables.md").read_text()
+    with pytest.raises(ValueError, match="row records"):
+        run_experiment("smoke", exp, rows=ROWS, seeds=[5], render_only=True)
