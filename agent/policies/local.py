@@ -83,7 +83,8 @@ class LocalPolicy(Policy):
         self.engine = engine or LocalEngine.from_pretrained(config.model_dir, config.device, config.dtype)
         self._device = str(self.engine.device)
         self.prompt = config.prompt or load_prompt_config(config.model_dir) or PromptConfig()
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     def describe(self) -> dict[str, Any]:
@@ -107,11 +108,19 @@ class LocalPolicy(Policy):
         responses, pending = await asyncio.to_thread(self._prepare, requests)
         for start in range(0, len(pending), self.max_batch):
             chunk = pending[start:start + self.max_batch]
-            async with self._lock:
+            async with self._generate_lock():
                 completions = await asyncio.to_thread(self.engine.generate, [gen for _, gen, _ in chunk])
             for (i, _, prompt_info), completion in zip(chunk, completions, strict=True):
                 responses[i] = self._response(completion, prompt_info)
         return [r for r in responses if r is not None]
+
+    def _generate_lock(self) -> asyncio.Lock:
+        """One generate at a time per event loop: a policy may serve several `asyncio.run` calls in turn (an asyncio
+        lock belongs to the loop it was first awaited on)."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
 
     def _prepare(self, requests: Sequence[PolicyRequest]) -> tuple[list[PolicyResponse | None],
                                                                    list[tuple[int, GenerationRequest, dict[str, Any]]]]:

@@ -407,3 +407,12 @@ async def test_openai_policy_skips_an_unreachable_replica(stub: tuple[Stub, str]
     responses = await policy.act([make_request(i) for i in range(4)])
     assert all(r.step is not None for r in responses) and fake.hits["alive"] == 4
     assert policy.describe()["replicas"][dead]["failures"] >= 1
+
+
+def test_local_policy_serves_one_event_loop_after_another(engine: LocalEngine) -> None:
+    policy = LocalPolicy(LocalPolicyConfig(model_dir="unused", max_new_tokens=8, max_batch=1), engine=engine)
+    async def two_sessions() -> list[list[PolicyResponse]]:  # two concurrent acts contend for the generate lock
+        return list(await asyncio.gather(policy.act([make_request(0)]), policy.act([make_request(1)])))
+
+    for _ in range(2):  # e.g. a validity check, then a realism run, each with its own asyncio.run
+        assert [len(r) for r in asyncio.run(two_sessions())] == [1, 1]
