@@ -160,7 +160,7 @@ TINY_CPU_LONG_RL = dataclasses.replace(
 reference ~0.002 after 30 steps at lr 1e-5), so the Table 4 failure modes (terminate-spam without DARS or with a
 binary action reward) cannot show. Same data, same SFT model (copy `data/`, `traces/` and `seed0/models/{base,sft}`
 from a `tiny-cpu` run and pass `--resume`), 3x the GRPO steps at 3x the learning rate. Meant for the rows
-`shop_r1,no_dars,binary_action` (~25 min on 2 cores)."""
+`shop_r1,no_dars` (~20 min on 2 idle cores; add `binary_action` for another ~10)."""
 
 PRESETS: dict[str, ExperimentPreset] = {p.name: p for p in (SMOKE, TINY_CPU, TINY_CPU_LONG_RL)}
 
