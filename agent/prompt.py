@@ -168,6 +168,8 @@ class PromptResult:
 
     `dropped`: indices (into the history, or the session's steps) of pages whose HTML became the placeholder.
     `tokens`: the sum of `count_tokens` over the message contents, exactly as counted.
+    `current_shown`: the fraction of the current page's characters the prompt shows (1.0 when it was not cut; 0.0
+    means the model sees none of the page: the budget went to the system prompt, persona and history).
     """
 
     messages: list[Message]
@@ -175,6 +177,7 @@ class PromptResult:
     truncated_current: bool
     tokens: int
     max_tokens: int
+    current_shown: float = 1.0
 
     @property
     def over_budget(self) -> bool:
@@ -378,13 +381,17 @@ def _fit(parts: _Parts, count_tokens: TokenCounter) -> PromptResult:
                 hi = mid - 1
         if best is None:
             messages, tokens = attempt(0)
+            shown = 0
         else:
             k, messages, tokens = best
+            shown = k
             boundary = max(full.rfind("\n", 0, k), full.rfind(">", 0, k) + 1)  # prefer cutting between tags/lines
             if boundary >= 0.9 * k and boundary != k:
                 trial, trial_tokens = attempt(boundary)
                 if trial_tokens <= budget:
-                    messages, tokens = trial, trial_tokens
+                    messages, tokens, shown = trial, trial_tokens, boundary
+        return PromptResult(messages=messages, dropped=dropped, truncated_current=True, tokens=tokens,
+                            max_tokens=budget, current_shown=shown / len(full))
     return PromptResult(messages=messages, dropped=dropped, truncated_current=truncated, tokens=tokens,
                         max_tokens=budget)
 

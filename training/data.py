@@ -383,9 +383,18 @@ class _Budget:
     truncated_current: int = 0
     over_budget: int = 0
     max_tokens: int = 0
+    current_shown_sum: float = 0.0
+    current_blind: int = 0
+
+    @property
+    def mean_current_shown(self) -> float:
+        """The mean fraction of the current page's characters shown."""
+        return self.current_shown_sum / self.prompts if self.prompts else 1.0
 
     def add(self, result: PromptResult) -> None:
         self.prompts += 1
+        self.current_shown_sum += result.current_shown
+        self.current_blind += result.current_shown == 0.0
         self.pages_dropped += len(result.dropped)
         self.with_dropped += bool(result.dropped)
         self.truncated_current += result.truncated_current
@@ -518,6 +527,11 @@ def build_datasets(
             DatasetDict({s: _dataset(Dataset, rows[kind][s], features[kind]) for s in SPLITS}).save_to_disk(
                 str(target), num_shards={s: 1 for s in SPLITS if not rows[kind][s]})
 
+    if rl_budget.prompts and rl_budget.mean_current_shown < 0.5:
+        log.warning("the prompt budget leaves little of the page: RL prompts show %.0f%% of the current page's "
+                    "characters on average, %d of %d none at all (the system prompt, persona and history come "
+                    "first); raise --max-context-tokens", 100 * rl_budget.mean_current_shown,
+                    rl_budget.current_blind, rl_budget.prompts)
     over = rl_budget.over_budget + latest_budget.over_budget + sft_budget.over_budget
     if over:
         log.warning("%d prompts do not fit %d tokens even with every earlier page dropped and the current page "
@@ -534,6 +548,7 @@ def build_datasets(
             "max_context_tokens": config.max_context_tokens,
             "token_counter": config.tokenizer_dir or "approx_tokens (3.5 characters a token)",
             "rl_prompt": asdict(rl_budget), "rl_prompt_latest": asdict(latest_budget),
+            "rl_prompt_mean_current_shown": round(rl_budget.mean_current_shown, 4),
             "sft_session": asdict(sft_budget),
         },
         "stats": dict(sorted(stats.items())),

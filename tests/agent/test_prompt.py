@@ -232,7 +232,9 @@ class TestBudget:
         head = last.split("URL: http://shop/p/acme-boot\n", 1)[1].split("\n[... page truncated", 1)[0]
         assert CURRENT.startswith(head) and len(head) > 600
         assert f"first {len(head)} of {len(CURRENT)} characters shown" in last
+        assert result.current_shown == pytest.approx(len(head) / len(CURRENT))
         assert budget - 3 <= result.tokens <= budget  # the largest head that fits
+        assert build(PromptConfig(max_context_tokens=10**6)).current_shown == 1.0
 
     def test_cut_prefers_a_tag_boundary(self) -> None:
         html = "".join(f"<li name='item{i}'>Item {i}</li>\n" for i in range(200))
@@ -245,6 +247,7 @@ class TestBudget:
         result = build(PromptConfig(max_context_tokens=10))
         assert result.over_budget and result.truncated_current and result.dropped == [0, 1, 2]
         assert "first 0 of 2000 characters shown" in result.messages[-1]["content"]
+        assert result.current_shown == 0.0  # the model would see none of the page
 
     def test_custom_placeholder(self) -> None:
         config = PromptConfig(max_context_tokens=4500, placeholder="<<gone {url} {x}>>")

@@ -270,3 +270,16 @@ def test_doctests() -> None:
     import training.data
 
     assert doctest.testmod(training.data).failed == 0
+
+
+def test_a_budget_that_leaves_no_room_for_the_page_is_flagged(run_dir: Path, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="training.data"):
+        meta = build_datasets([run_dir], tmp_path / "blind", max_context_tokens=400)
+    assert meta["prompt_budget"]["rl_prompt_mean_current_shown"] < 0.1
+    assert "leaves little of the page" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="training.data"):
+        roomy = build_datasets([run_dir], tmp_path / "roomy", max_context_tokens=20_000)
+    assert roomy["prompt_budget"]["rl_prompt_mean_current_shown"] > 0.9
+    assert "leaves little of the page" not in caplog.text
