@@ -63,10 +63,10 @@ def save_inference_prompt(output_dir: str | Path, data_dir: str | Path | None, *
 
     budget = fallback_budget
     if data_dir and (Path(data_dir) / "meta.json").is_file():
-        from training.data import load_meta
-
-        budget = int(load_meta(data_dir)["config"]["max_context_tokens"])
+        meta = json.loads((Path(data_dir) / "meta.json").read_text(encoding="utf-8"))
+        # written by `training.data.build_datasets`; a hand-made data dir may not say
+        budget = (meta.get("config") or {}).get("max_context_tokens", budget)
     if budget is None:
         return None
-    return save_prompt_config(PromptConfig(max_context_tokens=budget, include_rationales=include_rationales,
+    return save_prompt_config(PromptConfig(max_context_tokens=int(budget), include_rationales=include_rationales,
                                            history_pages=history_pages), output_dir)  # type: ignore[arg-type]
