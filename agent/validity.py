@@ -7,7 +7,6 @@ session order, so the same policy, site and seed give the same steps. The shippe
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from .policies.base import Policy
 from .session import RunConfig, run_sessions
 from .trace import iter_traces
 
-__all__ = ["StepValidity", "measure_step_validity", "measure_step_validity_sync"]
+__all__ = ["StepValidity", "measure_step_validity"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,3 @@ async def measure_step_validity(
                         valid=sum(bool(s.valid) for s in scored), error_kinds=dict(sorted(kinds.items())),
                         sessions=sessions)
 
-
-def measure_step_validity_sync(*args: Any, **kwargs: Any) -> StepValidity:
-    """`measure_step_validity` from synchronous code (no running event loop)."""
-    return asyncio.run(measure_step_validity(*args, **kwargs))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _report import num, write_report  # noqa: E402
 from bench_env import throughput as env_throughput  # noqa: E402
 
 from agent.policies import make_policy  # noqa: E402
@@ -77,9 +78,6 @@ def main() -> None:
              "| policy | backend | concurrency | sessions | sessions/min | steps/s | env-only steps/s | runtime / env |"
              " policy ms/step | env ms/step | trace ms/step | purchase rate |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    def num(x: float | None, spec: str) -> str:
-        return "–" if x is None else format(x, spec)
-
     for policy, backend, k, n, r, base in rows:
         lines.append(f"| {policy} | {backend} | {k} | {n} | {r['sessions_per_min']:.0f} | {r['steps_per_s']:.1f} |"
                      f" {base:.1f} | {r['steps_per_s'] / base:.2f}× | {num(r['policy_ms'], '.1f')} |"
@@ -88,10 +86,7 @@ def main() -> None:
               "per step); "
               "its outputs do not parse, so its sessions end after three steps and it never reaches the env: the rows "
               "measure batched CPU generation."]
-    text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _report import num, write_report  # noqa: E402
 from bench_agent import run  # noqa: E402
 
 from agent.checkpoints import default_policy_dir  # noqa: E402
@@ -50,17 +51,11 @@ def main() -> None:
              "| shopper | concurrency | sessions | sessions/min | steps/s | vs scripted | policy ms/step | "
              "env ms/step | purchase rate |",
              "|---|---|---|---|---|---|---|---|---|"]
-    def num(x: float | None, spec: str) -> str:
-        return "–" if x is None else format(x, spec)
-
     for label, k, n, r in rows:
         lines.append(f"| {label} | {k} | {n} | {r['sessions_per_min']:.1f} | {r['steps_per_s']:.2f} | "
                      f"{r['steps_per_s'] / base[k]:.3f}× | {num(r['policy_ms'], '.1f')} | "
                      f"{num(r['env_ms'], '.1f')} | {num(r['purchase'], '.0%')} |")
-    text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

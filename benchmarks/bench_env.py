@@ -11,9 +11,14 @@ import argparse
 import asyncio
 import re
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _report import write_report  # noqa: E402
 
 from envs.browser import SharedBrowser
 from envs.chromium import launch_kwargs
@@ -195,10 +200,7 @@ def main() -> None:
         lines.append(f"| {kind} | {dc:,} | {dt:,} | {sc:,} | {st:,} | {dc / sc:.1f}× | {dt / st:.1f}× |"
                      f" {named} / {present} |")
     lines += ["", "*tokens: words and punctuation marks (`\\w+|[^\\w\\s]`), a tokenizer-free proxy."]
-    text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

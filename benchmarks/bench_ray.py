@@ -22,7 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+
 import httpx
+from _report import write_report  # noqa: E402
 
 from agent.distributed import import_ray, run_sessions_ray
 from agent.policies import make_policy
@@ -139,10 +142,7 @@ def main() -> None:
             "start, no inter-process hop). Ray pays off when actors land on other cores or nodes, or when sessions "
             "wait on something other than this CPU (a browser per actor, a policy server, a GPU model per actor).")
     lines += ["", f"**2 actors vs 1: {ratio:.2f}× sessions/min** ({steady:.2f}× " + note, ""]
-    text = "\n".join(lines) + "\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(text)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":
