@@ -43,6 +43,7 @@ __all__ = [
     "approx_tokens",
     "build_messages",
     "build_session_chat",
+    "compact_system_prompt",
     "describe_actions",
     "load_prompt_config",
     "render_persona_intent",
@@ -101,6 +102,12 @@ class PromptConfig:
     include_errors: bool = field(
         default=True, metadata={"help": "Show why a previous action failed (BrowserGym's last_action_error)."}
     )
+    system: Literal["full", "compact"] = field(
+        default="compact",
+        metadata={"help": "'full': the paper's system prompt in substance (~1.4k characters, action docs with "
+                          "examples); 'compact': the same rules in ~500 characters with no example values, for small "
+                          "models whose context the page needs (and which copy examples verbatim)."},
+    )
 
     def __post_init__(self) -> None:
         if self.max_context_tokens <= 0:
@@ -109,6 +116,8 @@ class PromptConfig:
             raise ValueError(f"Expect history_pages 'all' or 'latest', actually: {self.history_pages!r}")
         if self.layout not in ("multi", "single"):
             raise ValueError(f"Expect layout 'multi' or 'single', actually: {self.layout!r}")
+        if self.system not in ("full", "compact"):
+            raise ValueError(f"Expect system 'full' or 'compact', actually: {self.system!r}")
 
 
 PROMPT_CONFIG_FILE = "shop_r1_prompt.json"
@@ -229,6 +238,27 @@ def system_prompt(store_name: str = "the store") -> str:
     )
 
 
+def compact_system_prompt(store_name: str = "the store") -> str:
+    """The system prompt's rules without the action docs' examples: who you are, names, the three actions, the output.
+
+    Small models copy concrete example values from the system prompt (a query typed for every request, an element
+    name that is not on the page), so it names none.
+
+    >>> text = compact_system_prompt()
+    >>> len(text) < 700 and all(w in text for w in ("click", "type_and_submit", "terminate", "JSON", "`name`"))
+    True
+    """
+    return (
+        f"You are a real person shopping online at {store_name}. Each user turn shows the current web page as "
+        "simplified HTML; every element you can use has a `name` attribute. Use names exactly as written on the page.\n"
+        "Actions: click (an element: link, button, option), type_and_submit (text into an input, then Enter), "
+        "terminate (leave without buying). To buy, click the buy or checkout button.\n"
+        'Reply with one JSON object only: {"rationale": "<why, first person, one sentence>", "action": '
+        '{"type": "click", "name": "<name>"} or {"type": "type_and_submit", "name": "<input name>", "text": '
+        '"<what you type>"} or {"type": "terminate"}}'
+    )
+
+
 def render_persona_intent(persona_intent: PersonaIntent) -> str:
     """Who the shopper is and what they want. Hidden intent fields (target product, keywords) are never shown.
 
@@ -291,7 +321,8 @@ class _Parts:
             for i, item in enumerate(self.history)
         ]
         n = len(self.history)
-        messages: list[Message] = [{"role": "system", "content": system_prompt(config.store_name)}]
+        system = compact_system_prompt if config.system == "compact" else system_prompt
+        messages: list[Message] = [{"role": "system", "content": system(config.store_name)}]
         head = [self.persona_block] if self.persona_block else []
         current_page = _page(f"# Current page (step {self.current_step})", self.current_url, current_html)
         current = [*_error(self.current_error, config), current_page]

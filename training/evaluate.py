@@ -209,8 +209,8 @@ def _resolve(model: Any, config: EvalConfig) -> tuple[str, Any]:
     if isinstance(model, Policy):
         return "policy", model
     if isinstance(model, str | Path) and Path(model).is_dir():
-        if not (Path(model) / "config.json").is_file():
-            raise DataError(f"Expect a model directory (with config.json), actually: {model}")
+        if not any((Path(model) / name).is_file() for name in ("config.json", "adapter_config.json")):
+            raise DataError(f"Expect a model directory (with config.json or adapter_config.json), actually: {model}")
         return "engine", LocalEngine.from_pretrained(model, device=config.device)
     if isinstance(model, str):
         from agent.policies import make_policy
@@ -578,11 +578,13 @@ def _make_realism_policy(policy: Any, reference: str | Path, temperature: float,
         from agent.policies.local import LocalPolicy, LocalPolicyConfig
         from agent.prompt import PromptConfig
 
-        budget = PromptConfig().max_context_tokens
+        prompt = PromptConfig()
         if (Path(reference) / "meta.json").is_file():
-            budget = load_meta(reference)["config"]["max_context_tokens"]
+            data_config = load_meta(reference)["config"]
+            prompt = PromptConfig(max_context_tokens=data_config["max_context_tokens"],
+                                  system=data_config.get("system", "full"))
         return LocalPolicy(LocalPolicyConfig(model_dir=str(policy), temperature=temperature, device=device,
-                                             prompt=PromptConfig(max_context_tokens=budget), structured=False))
+                                             prompt=prompt, structured=False))
     if isinstance(policy, str):
         return make_policy(policy)
     raise DataError(f"Expect a Policy, a policy name or a model directory, actually: {type(policy).__name__}")

@@ -38,6 +38,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from agent.base_models import BASES, ensure_base
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -79,7 +81,11 @@ class ExperimentPreset:
     test_persona_seed: int = 1000
     session_max_steps: int = 30
     max_context_tokens: int = field(default=512, metadata={"help": "Data budget: RL prompt / whole SFT session."})
-    model_preset: str = "tiny"
+    model_preset: str = field(default="tiny", metadata={
+        "help": "A from-scratch preset of `training.modeling` (tiny, micro) or a pretrained base of "
+                "`agent.base_models.BASES` (smollm2-135m-instruct)."})
+    lora_r: int = field(default=0, metadata={"help": "LoRA rank of every training stage; 0: full fine-tuning."})
+    bf16: bool = field(default=False, metadata={"help": "bf16 autocast in training (on CPU: use_cpu)."})
     sft_steps: int = 40
     sft_batch_size: int = 2
     sft_max_length: int = 2048
@@ -332,8 +338,12 @@ def _prepare_data(exp: Path, url: str, catalog: Path, preset: ExperimentPreset, 
     sims = {"train": _simulate(traces / "train", train_items, url, preset, 0, resume=resume),
             "test": _simulate(traces / "test", test_items, url, preset, 1, resume=resume)}
     train_dir, test_dir, tok_dir = exp / "data" / "train", exp / "data" / "test", exp / "data" / "tokenizer"
-    build_datasets([traces / "train"], train_dir, split=(1.0, 0.0, 0.0), max_context_tokens=preset.max_context_tokens)
-    init_model(preset.model_preset, train_dir, tok_dir, seed=0)
+    if preset.model_preset in BASES:  # a pretrained base brings its tokenizer
+        tok_dir = ensure_base(preset.model_preset)
+    else:
+        build_datasets([traces / "train"], train_dir, split=(1.0, 0.0, 0.0),
+                       max_context_tokens=preset.max_context_tokens)
+        init_model(preset.model_preset, train_dir, tok_dir, seed=0)
     train_meta = build_datasets([traces / "train"], train_dir, split=(1.0, 0.0, 0.0),
                                 max_context_tokens=preset.max_context_tokens, tokenizer_dir=tok_dir)
     test_meta = build_datasets([traces / "test"], test_dir, split=TEST_ONLY_SPLIT,
@@ -377,7 +387,7 @@ class _Context:
 def _stage_overrides(ctx: _Context, spec: ModelSpec, seed: int, parent_dir: Path, out: Path) -> dict[str, Any]:
     p = ctx.preset
     common = {"data_dir": str(ctx.train_data), "model_dir": str(parent_dir), "output_dir": str(out), "seed": seed,
-              "save_strategy": "no"}
+              "save_strategy": "no", "lora_r": p.lora_r, "bf16": p.bf16}
     if spec.stage == "sft":
         return {**common, "max_steps": p.sft_steps, "per_device_train_batch_size": p.sft_batch_size,
                 "max_length": p.sft_max_length, "learning_rate": p.sft_learning_rate}
@@ -391,6 +401,10 @@ def _stage_overrides(ctx: _Context, spec: ModelSpec, seed: int, parent_dir: Path
     return {**rl, **spec.overrides}
 
 
+def _is_model_dir(path: Path) -> bool:
+    return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
+
+
 def _train(ctx: _Context, name: str, seed: int) -> dict[str, Any]:
     """Train (or reuse) model `name` for `seed` and its ancestors; returns {dir, seconds, steps, ...}."""
     key = (seed, name)
@@ -398,7 +412,7 @@ def _train(ctx: _Context, name: str, seed: int) -> dict[str, Any]:
         return ctx.trained[key]
     spec = MODELS[name]
     out = ctx.seed_dir(seed) / "models" / name
-    if ctx.resume and (info := _done(out)) and (out / "config.json").is_file():
+    if ctx.resume and (info := _done(out)) and _is_model_dir(Path(info["dir"])):
         ctx.trained[key] = info
         return info
     parent = _train(ctx, spec.parent, seed) if spec.parent else None
@@ -407,7 +421,11 @@ def _train(ctx: _Context, name: str, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     log.info("seed %d: training %s (%s)", seed, name, spec.description)
     steps: dict[str, int] = dict(parent["steps"]) if parent else {}
-    if spec.stage == "init":
+    model_dir = out
+    if spec.stage == "init" and ctx.preset.model_preset in BASES:
+        model_dir = ensure_base(ctx.preset.model_preset)  # pretrained: the converted base, shared by every seed
+        out.mkdir(parents=True, exist_ok=True)
+    elif spec.stage == "init":
         from training.modeling import init_model
 
         init_model(ctx.preset.model_preset, ctx.train_data, out, seed=seed)
@@ -427,7 +445,7 @@ def _train(ctx: _Context, name: str, seed: int) -> dict[str, Any]:
         stage_key = "online_rl" if spec.stage == "online" else spec.stage
         steps[stage_key] = steps.get(stage_key, 0) + int(overrides["max_steps"])
     seconds = round(time.perf_counter() - started, 2)
-    own = {"dir": str(out), "model": name, "description": spec.description, "seed": seed, "steps": steps,
+    own = {"dir": str(model_dir), "model": name, "description": spec.description, "seed": seed, "steps": steps,
            "seconds": seconds, "total_seconds": round(seconds + (parent["total_seconds"] if parent else 0.0), 2),
            "overrides": {k: v for k, v in spec.overrides.items()}}
     _mark_done(out, own)

@@ -54,6 +54,7 @@ from training.callbacks import (
     resolve_resume,
 )
 from training.configs import ShopR1GRPOConfig
+from training.lora import record_base, trainable_model
 from training.rewards import ShopR1Reward, completion_text, parse_completion
 from training.self_certainty import policy_self_certainty, rationale_token_masks
 
@@ -277,8 +278,10 @@ def build_grpo_trainer(config: ShopR1GRPOConfig, callbacks: Sequence[Any] = (), 
     model_dir = require(config.model_dir, "model_dir", "the policy to start from (the SFT output)")
     tokenizer = load_processing_class(model_dir)
     dataset = train_dataset if train_dataset is not None else load_rl_data(config, tokenizer)
+    model, peft = trainable_model(model_dir, config)
     trainer = ShopR1GRPOTrainer(
-        model=str(model_dir),
+        model=model,
+        peft_config=peft,
         reward_funcs=[*reward_functions(config), *extra_rewards],
         args=config,
         train_dataset=dataset,
@@ -328,6 +331,7 @@ def train_rl(config: ShopR1GRPOConfig, *, callbacks: Sequence[Any] = (), rollout
     trainer.save_model(str(output_dir))
     if trainer.processing_class is not None:
         trainer.processing_class.save_pretrained(str(output_dir))
+    record_base(output_dir, config.model_dir)
     # RL prompts show previous pages and actions, no rationales (Shop-R1, sec. RL)
     from training.online import PROMPT_OVERHEAD_TOKENS
 

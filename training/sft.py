@@ -18,6 +18,7 @@ The final model and its tokenizer are saved to `output_dir` (load them with `age
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,14 @@ from training.callbacks import (
     resolve_resume,
 )
 from training.configs import ShopR1SFTConfig
+from training.lora import record_base, trainable_model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SFT_LOG_KEYS", "build_sft_trainer", "load_sft_data", "train_sft"]
+__all__ = ["SFT_LOG_KEYS", "build_sft_trainer", "fit_session", "load_sft_data", "train_sft"]
+
+_PAGE = re.compile(r"(# Current page \(step \d+\)\nURL: (\S*)\n)(.*?)(\n\n(?:Your last action failed|What do you do next))",
+                   re.DOTALL)
 
 SFT_LOG_KEYS = ("loss", "eval_loss", "mean_token_accuracy", "grad_norm", "learning_rate", "num_tokens")
 """What the progress line shows (when logged); log.csv has every logged key."""
@@ -63,6 +68,64 @@ def load_sft_data(config: ShopR1SFTConfig) -> tuple[Any, Any | None]:
     return train, evaluation
 
 
+def fit_session(messages: list[dict[str, str]], count: Any, max_length: int,
+                placeholder: str = "[page html omitted: {url}]") -> tuple[list[dict[str, str]], int]:
+    r"""A session chat cut to `max_length` tokens from its start, never its end (TRL would cut the end, and the last
+    step, the buy or the leave, is what a shopper is judged on most): the oldest pages' HTML becomes the placeholder
+    first (the data's own budget rule), then the oldest turn pairs go. `count(messages)` is the templated length.
+    Returns the messages and how many pages and turns were cut.
+
+    >>> msgs = [{"role": "system", "content": "S"},
+    ...         {"role": "user", "content": "# Current page (step 1)\nURL: u\n" + "x" * 50 + "\n\nWhat do you do next?"},
+    ...         {"role": "assistant", "content": "A1"},
+    ...         {"role": "user", "content": "# Current page (step 2)\nURL: v\nyy\n\nWhat do you do next?"},
+    ...         {"role": "assistant", "content": "A2"}]
+    >>> out, cut = fit_session(msgs, lambda m: sum(len(x["content"]) for x in m), 140)
+    >>> out[1]["content"].splitlines()[2], out[-1]["content"], cut
+    ('[page html omitted: u]', 'A2', 1)
+    """
+    messages = [dict(m) for m in messages]
+    length, cut = count(messages), 0
+    users = [k for k, m in enumerate(messages) if m["role"] == "user"]
+    for k in users[:-1]:  # oldest first; the last page stays
+        if length <= max_length:
+            break
+        new = _PAGE.sub(lambda m: m.group(1) + placeholder.replace("{url}", m.group(2)) + m.group(4),
+                        messages[k]["content"], count=1)
+        if new != messages[k]["content"]:
+            messages[k]["content"] = new
+            cut += 1
+            length = count(messages)
+    while length > max_length and len(messages) > 4 and messages[1]["role"] == "user":
+        del messages[1:3]  # the oldest user/assistant pair
+        cut += 1
+        length = count(messages)
+    return messages, cut
+
+
+def _fit_sessions(train: Any, tokenizer: Any, max_length: int | None) -> Any:
+    if not max_length:
+        return train
+
+    def count(messages: list[dict[str, str]]) -> int:
+        ids = tokenizer.apply_chat_template(messages, tokenize=True)
+        ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+        return len(ids)
+
+    cuts = {"sessions": 0}
+
+    def fit(row: dict[str, Any]) -> dict[str, Any]:
+        messages, cut = fit_session(row["messages"], count, max_length)
+        cuts["sessions"] += bool(cut)
+        return {"messages": messages}
+
+    fitted = train.map(fit)
+    if cuts["sessions"]:
+        logger.warning("%d of %d SFT sessions were longer than max_length=%d tokens: their oldest pages were cut "
+                       "(never their last steps)", cuts["sessions"], len(train), max_length)
+    return fitted
+
+
 def build_sft_trainer(config: ShopR1SFTConfig, callbacks: Sequence[Any] = ()) -> Any:
     """The configured `SFTTrainer` (model from `config.model_dir`, tokenizer via `agent.models.load_tokenizer`)."""
     from trl import SFTTrainer
@@ -70,8 +133,11 @@ def build_sft_trainer(config: ShopR1SFTConfig, callbacks: Sequence[Any] = ()) ->
     model_dir = require(config.model_dir, "model_dir", "the model to fine-tune")
     train, evaluation = load_sft_data(config)
     tokenizer = load_processing_class(model_dir)
+    train = _fit_sessions(train, tokenizer, config.max_length)
+    model, peft = trainable_model(model_dir, config)
     trainer = SFTTrainer(
-        model=str(model_dir),
+        model=model,
+        peft_config=peft,
         args=config,
         train_dataset=train,
         eval_dataset=evaluation,
@@ -103,6 +169,7 @@ def train_sft(config: ShopR1SFTConfig, *, callbacks: Sequence[Any] = ()) -> Path
     trainer.save_model(str(output_dir))
     if trainer.processing_class is not None:
         trainer.processing_class.save_pretrained(str(output_dir))
+    record_base(output_dir, config.model_dir)
     # SFT sessions are multi-turn chats that show every earlier rationale
     save_inference_prompt(output_dir, config.data_dir, include_rationales=True, history_pages="all")
     logger.info("SFT done: model saved to %s", output_dir)
