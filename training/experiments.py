@@ -86,6 +86,8 @@ class ExperimentPreset:
                 "`agent.base_models.BASES` (smollm2-135m-instruct)."})
     lora_r: int = field(default=0, metadata={"help": "LoRA rank of every training stage; 0: full fine-tuning."})
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast in training (on CPU: use_cpu)."})
+    rl_rationales: bool = field(default=False, metadata={
+        "help": "RL prompts show previous rationales (`training.data.DataConfig.rl_rationales`); the paper's: no."})
     sft_steps: int = 40
     sft_batch_size: int = 2
     sft_max_length: int = 2048
@@ -327,7 +329,7 @@ def _count(items: Any) -> dict[str, int]:
 
 def _prepare_data(exp: Path, url: str, catalog: Path, preset: ExperimentPreset, *, resume: bool) -> dict[str, Any]:
     """Steps 1-3 (the seed-0 init's tokenizer counts the data's tokens): sessions, both data dirs, the counts."""
-    from training.data import build_datasets
+    from training.data import DataConfig, build_datasets
     from training.modeling import init_model
 
     data_marker = exp / "data"
@@ -344,10 +346,12 @@ def _prepare_data(exp: Path, url: str, catalog: Path, preset: ExperimentPreset, 
         build_datasets([traces / "train"], train_dir, split=(1.0, 0.0, 0.0),
                        max_context_tokens=preset.max_context_tokens)
         init_model(preset.model_preset, train_dir, tok_dir, seed=0)
-    train_meta = build_datasets([traces / "train"], train_dir, split=(1.0, 0.0, 0.0),
-                                max_context_tokens=preset.max_context_tokens, tokenizer_dir=tok_dir)
-    test_meta = build_datasets([traces / "test"], test_dir, split=TEST_ONLY_SPLIT,
-                               max_context_tokens=preset.max_context_tokens, tokenizer_dir=tok_dir)
+    def data_config(split: tuple[float, float, float]) -> DataConfig:
+        return DataConfig(split=split, max_context_tokens=preset.max_context_tokens, tokenizer_dir=str(tok_dir),
+                          rl_rationales=preset.rl_rationales)
+
+    train_meta = build_datasets([traces / "train"], train_dir, config=data_config((1.0, 0.0, 0.0)))
+    test_meta = build_datasets([traces / "test"], test_dir, config=data_config(TEST_ONLY_SPLIT))
     if test_meta["counts"]["train"]["sessions"]:
         raise ValueError(f"Expect every held-out session in the test split, actually: {test_meta['counts']}")
     info = {"simulation": sims, "train": train_meta["counts"]["train"], "test": test_meta["counts"]["test"],

@@ -336,7 +336,7 @@ def train_rl(config: ShopR1GRPOConfig, *, callbacks: Sequence[Any] = (), rollout
     from training.online import PROMPT_OVERHEAD_TOKENS
 
     fallback = (max(256, config.max_prompt_length - PROMPT_OVERHEAD_TOKENS) if config.max_prompt_length else None)
-    save_inference_prompt(output_dir, config.data_dir, include_rationales=False, history_pages=config.context,
+    save_inference_prompt(output_dir, config.data_dir, include_rationales=None, history_pages=config.context,
                           fallback_budget=fallback)
     logger.info("GRPO done: model saved to %s", output_dir)
     return output_dir
