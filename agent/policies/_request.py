@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["FILLER", "Request", "read_request"]
+__all__ = ["FILLER", "Request", "one_slip", "read_request"]
 
 FILLER = frozenset(
     "i im i'm i'd id i've ive me my mine we our us you your it its it's they they're them their this that these those "
@@ -41,7 +41,8 @@ FILLER = frozenset(
     "something anything some any a an the one ones to of for in on at by with from and or but as about around "
     "what which who where when how kind sort type great good nice decent awesome perfect would be colored coloured "
     "color colour brand size sz item items thing things stuff product products market after asap appreciated advance "
-    "pack flavor flavour scent finish material style capacity".split()
+    "pack flavor flavour scent finish material style capacity thats whats wat nothing not too pricey expensive "
+    "fancy few lol under over below than less more up each hundred thousand bucks dollars dollar".split()
 )
 """Words that never belong in a query: intent verbs, politeness, pronouns, function words."""
 
@@ -49,16 +50,18 @@ FILLER = frozenset(
 _FIXABLE = tuple(sorted({w for w in FILLER if len(w) >= 4 and w.isalpha()} - {"thanks", "those", "thing", "things"}
                         | {"than", "price", "bucks", "below", "less", "lower", "cheaper", "spend", "dollars", "budget",
                            "under", "more", "over", "most", "maximum", "ideally", "also", "with", "some", "something"}))
-_UNITS = (r"inch(?:es)?|in\b|\"|cm|mm|ft|feet|foot|fl\.? ?oz|oz|ounces?|ml|l\b|liters?|litres?|gallons?|lbs?|pounds?"
-          r"|kg|g\b|grams?|pack|pk|count|ct|pcs|pieces?|w\b|watts?|mah|gb|tb|qt|quarts?|cups?|piece|inches")
+_UNITS = (r"cans?|inch(?:es)?|in\b|\"|cm|mm|ft|feet|foot|fl\.? ?oz|oz|ounces?|ml|l\b|liters?|litres?|gallons?|lbs?"
+          r"|pounds?|kg|g\b|grams?|pack|pk|count|ct|pcs|pieces?|w\b|watts?|mah|gb|tb|qt|quarts?|cups?|piece|inches")
 _MEASURE = re.compile(
-    rf"\b(\d+(?:\.\d+)?)\s*(?:by|x|×)\s*(\d+(?:\.\d+)?)(?:\s*-?\s*(?:{_UNITS}))?|\b\d+(?:\.\d+)?\s*-?\s*(?:{_UNITS})")
+    rf"\bspf\s*\d+|\b(\d+(?:\.\d+)?)\s*(?:by|x|×)\s*(\d+(?:\.\d+)?)(?:\s*-?\s*(?:{_UNITS}))?|\b\d+(?:\.\d+)?\s*-?\s*(?:{_UNITS})")
 _MONEY = r"\$?\s*(\d+(?:,\d{3})*(?:\.\d+)?)\s*(?:dollars?|bucks|usd|\$)?"
 _BUDGET = re.compile(
     r"(?:\band\s+)?(?:\b(?:for|at|with|on|of|priced|price|costs?|costing)\s+)?"
     r"(?:\bunder|\bless than|\blower than|\bbelow|\bat most|\bno more than|\bnot more than|\bnot over|\bup to"
     r"|\bcheaper than|\bmax(?:imum)?(?: of)?|\bwithin|\bcan'?t spend more than|\bcannot spend more than"
-    r"|\b(?:my\s+)?budget(?:\s+is)?(?:\s+(?:around|about|of))?|<)\s*" + _MONEY + r"(?:\s*(?:max|tops|or less))?"
+    r"|\b(?:my\s+)?budget(?:\s+is)?(?:\s+(?:around|about|of))?|<"
+    r"|\b(?:around|about)(?=\s*\$|\s*\d+(?:\.\d+)?\s*(?:dollars?|bucks|usd)))\s*"
+    + _MONEY + r"(?:\s*(?:max|tops|or less))?"
     r"|\$\s*(\d+(?:\.\d+)?)\s*(?:max|tops|or less|budget)\b",
     re.I,
 )
@@ -69,14 +72,14 @@ _INTENT = re.compile(
     r"(?:(?:looking|searching|shopping|hunting)\s+(?:around\s+)?for|in the market for|trying to (?:find|get|buy)"
     r"|after\b(?=\s+(?:a|an|some|the|one|new)\b)"
     r"|(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?(?:help\s+me\s+)?(?:find|get|show|order)(?:\s+me)?"
-    r"|(?:i\s+|we\s+)?(?:really\s+)?(?:need|want|wanna)(?!\s+(?:it|them|this|that|to be|one that)\b)"
+    r"|(?:i\s+|we\s+|she\s+|he\s+)?(?:really\s+)?(?:needs?|wants?|wanna)(?!\s+(?:it|them|this|that|to be|one that)\b)"
     r"(?:\s+to\s+(?:buy|get|find|order|grab))?(?:\s+(?:buy|get))?"
-    r"|(?:i'?d|i would|we'?d)\s+(?:like|love)(?:\s+to\s+(?:get|buy|find|order|have))?"
+    r"|(?:i'?d|i would|we'?d)\s+(?:really\s+)?(?:like|love)(?:\s+to\s+(?:get|buy|find|order|have))?"
     r"|do you (?:have|sell|carry|stock)(?:\s+any)?|where can i (?:find|get|buy)|(?:i\s+)?wanna buy)\b",
     re.I,
 )
 _CUT = re.compile(
-    r"\s(?:that|which|who|with|without|for|in|under|below|from|so|because|since|to|but|please|ideally|preferably"
+    r"\s(?:that|thats|which|who|with|without|for|in|under|below|from|so|because|since|to|but|please|ideally|preferably"
     r"|size|sz|colou?r|it|its|it's|they|they're|should|must|needs?|if|like|asap|though|thanks|thank|thx|made|priced"
     r"|(?<!\d\s)by(?!\s\d)"
     r"|and(?=\s(?:is|are|it|its|it's|has|have|should|must|make|price|preferably|ideally|also|that|with|under|in"
@@ -85,7 +88,8 @@ _CUT = re.compile(
     re.I,
 )
 _LEAD = re.compile(
-    r"^(?:(?:a|an|the|some|any|one|two|three|new|a new|another|more|few|a few|couple(?: of)?|a couple(?: of)?|my"
+    r"^(?:(?:(?:my|our)\s+\w+|him|her|them|me|us)\s+(?=(?:a|an|some|the)\s)"
+    r"|~|(?:a|an|the|some|any|one|two|three|new|is|of|a new|another|more|few|a few|couple(?: of)?|a couple(?: of)?|my"
     r"|good|nice|decent|great|cheap|really|very|quality|high quality|something like|something|some kind of"
     r"|some sort of|kind of|sort of|type of|any kind of|(?:pair|pack|set|box|bottle|bag|bunch|case|roll|tube|jar)s?"
     r" of)\s+)+",
@@ -104,7 +108,8 @@ _QUALITY_CLAUSE = re.compile(
     re.I,
 )
 _SIZE = re.compile(
-    r"\b(?:size|sz)\s*(?::|is)?\s*([a-z0-9.]{1,4})\b|\bin an?\s+(x{0,3}[sml]|\d{1,2}(?:\.5)?)\b(?!\s*\w)", re.I)
+    r"\b(queen|king|twin|full|travel|family|plus)[- ]size\b|\b(?:size|sz)\s*(?::|is)?\s*([a-z0-9.]{1,4})\b"
+    r"|\bin an?\s+(x{0,3}[sml]|\d{1,2}(?:\.5)?)\b(?!\s*\w)", re.I)
 _WORD = re.compile(r"[a-z0-9][a-z0-9'&+-]*")
 
 
@@ -127,6 +132,12 @@ class Request:
 def read_request(text: str) -> Request:
     """Read `text` with the rules in the module docstring."""
     t = _normalise(text)
+    measures = []
+    for m in _MEASURE.finditer(t):  # before the budget: "up to 50 lbs" is a weight, not a price
+        said = f"{m.group(1)}x{m.group(2)}" if m.group(1) else m.group(0).replace(" ", "")
+        if not re.search(r"\d(?:pack|pk|count|ct|pcs|pieces?|piece|cans?)$", said):  # counts say little
+            measures.append(said)
+    t = _MEASURE.sub(" ~ ", t)
     max_price = None
     m = _BUDGET.search(t)
     if m:
@@ -136,53 +147,63 @@ def read_request(text: str) -> Request:
     size = None
     m = _SIZE.search(t)
     if m:
-        said = m.group(1) or m.group(2)
+        said = m.group(1) or m.group(2) or m.group(3)
         size = said if said[0].isdigit() else said.upper()
     t = _SIZE.sub(" ", t)
-    measures = [f"{a}x{b}" if a else "" for a, b in _MEASURE.findall(t)]
-    measures = [x for x in measures if x] + [mm.group(0).replace(" ", "") for mm in _MEASURE.finditer(t)
-                                             if not mm.group(1)]
-    t = _MEASURE.sub(" ", t)
     clauses = [c for c in (_GREETING.sub("", c.strip(" '\"*~")).strip() for c in re.split(
         r"[.!?;:]+(?:\s|$)|[,()\n]|\s[-–—]+\s|\s[-–—]+$|^[-–—]+\s", t)) if c]
 
-    body, chosen = "", -1
-    raw = ""
-    for i, clause in enumerate(clauses):
+    chosen, raw, thing, tail = -1, "", "", ""
+    for i, clause in enumerate(clauses):  # the first clause with an intent phrase that names a product
         m = _INTENT.search(clause)
         if m and clause[m.end():].strip():
-            body, chosen = clause[m.end():].strip(), i
-            break
-    raw = body
-    if chosen < 0:
+            thing, tail = _noun_phrase(clause[m.end():])
+            if thing.split()[-1:] != ["gift"] or " from " in clause:  # "shopping for a gift: a soy candle"
+                chosen, raw = i, clause[m.end():].strip()
+                break
+    if chosen < 0:  # no intent phrase: the bare noun phrase with the most words, the first of equals
         bare = [(len(_content(c)), -i, i) for i, c in enumerate(clauses)
                 if _content(c) and not _CONTEXT.search(c) and not _is_quality_clause(c, bare_ok=True)]
         if not bare:  # "i wat a kettle": the clause with the most content, without its subject and verb
             bare = [(len(_content(c)), -i, i) for i, c in enumerate(clauses) if _content(c)]
         if bare:
             chosen = max(bare)[2]
-            body = raw = re.sub(r"^(?:i|we)\s+\S+\s+", "", clauses[chosen])
+            raw = re.sub(r"^(?:i|we)\s+\S+\s+", "", clauses[chosen])
+            thing, tail = _noun_phrase(raw)
+
+    ranked = _qualities(tail)
+    for i, clause in enumerate(clauses):
+        if i != chosen and not _CONTEXT.search(clause) and (_is_quality_clause(clause) or i > chosen >= 0):
+            ranked.extend(_qualities(clause))
+    ranked.sort(key=lambda rq: rq[0])  # stable: descriptive qualities first, "with ..." after
+    qualities = [q for q in dict.fromkeys(q for _, q in ranked)
+                 if q and q not in thing.split() and not (q in _CONTAINERS or q == "~")]
+    return Request(thing=thing, qualities=tuple([*qualities, *dict.fromkeys(measures)]), max_price=max_price,
+                   size=size, body=raw.replace("~", "").strip())
+
+
+def _noun_phrase(body: str) -> tuple[str, str]:
+    """(the noun phrase, the rest) of a request body: cut at the first constraint word, or at a measurement that
+    follows the noun ("blackout curtains ~ long grey"), leading articles and quantities dropped."""
     body = _LEAD.sub("", body.strip())
     cut = _CUT.search(" " + body)
-    phrase, tail = (body[: max(0, cut.start() - 1)], body[max(0, cut.start() - 1):]) if cut else (body, "")
+    end = max(0, cut.start() - 1) if cut else len(body)
+    measure = body.find("~", 1)
+    if 0 < measure < end and _content(body[:measure]):
+        end = measure
+    phrase, tail = body[:end], body[end:]
     phrase = _of_phrase(_LEAD.sub("", phrase.strip()))
     words = [w for w in _WORD.findall(phrase) if not w.isdigit()]
     while words and words[-1] in FILLER:
         words.pop()
-    thing = " ".join(words[-6:])
-
-    qualities = _qualities(tail)
-    for i, clause in enumerate(clauses):
-        if i != chosen and not _CONTEXT.search(clause) and (_is_quality_clause(clause) or i > chosen >= 0):
-            qualities.extend(_qualities(clause))
-    qualities = [q for q in dict.fromkeys(qualities) if q and q not in thing.split()]
-    return Request(thing=thing, qualities=tuple([*qualities, *dict.fromkeys(measures)]), max_price=max_price,
-                   size=size, body=raw)
+    return " ".join(words[-6:]), tail
 
 
 def _normalise(text: str) -> str:
     t = text.lower().replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
     t = re.sub(r"\bw/\s*", "with ", t)
+    t = re.sub(r"\bthats\b", "that is", t)
+    t = re.sub(r"\b(looking|searching|shopping|hunting)\s+4\b", r"\1 for", t)
     t = re.sub(r"[:;]-?[)(dp]\B|<3", " ", t)  # emoticons
     t = re.sub(r"\b(colou?r|size|scent|flavou?r|finish|material|style|capacity)\s*:\s*", r"\1 ", t)
     t = re.sub(r"\s+", " ", t)
@@ -194,12 +215,12 @@ def _fix(word: str) -> str:
     if len(core) < 4 or core in FILLER or not core.isalpha():
         return word
     for target in _FIXABLE:
-        if abs(len(core) - len(target)) <= 1 and _one_slip(core, target):
+        if abs(len(core) - len(target)) <= 1 and one_slip(core, target):
             return word.replace(core, target)
     return word
 
 
-def _one_slip(typed: str, word: str) -> bool:
+def one_slip(typed: str, word: str) -> bool:
     """True when `typed` is `word` with one adjacent swap, one letter doubled, or (for words of 6+ letters, so that
     "hose" is not read as "those") one letter dropped."""
     if len(typed) == len(word):
@@ -220,25 +241,39 @@ def _is_quality_clause(clause: str, bare_ok: bool = False) -> bool:
     """ "that is navy blue", "must be vegan", "please make sure they're vegan", or (unless `bare_ok`) a bare 1-3 word
     attribute."""
     c = clause.strip()
-    if re.match(r"^(?:that|which|it|they|please|make sure|must|should|needs?|has to|and is|is|are|preferably"
+    if re.match(r"^(?:that|which|it|they|please|make sure|must|should|needs?|has to|and is|is|are|preferably|no|non|not"
                 r"|ideally|in|with|without|from|by|made by)\b", c):
         return True
     return not bare_ok and 0 < len(_content(c)) <= 3 and len(c.split()) <= 4 and not _INTENT.search(c)
 
 
-def _qualities(text: str) -> list[str]:
-    """Attribute phrases in a constraint: content words, split at "and", commas and filler runs."""
-    text = _QUALITY_CLAUSE.sub("", text.strip())
-    out: list[str] = []
-    run: list[str] = []
-    for w in [*_WORD.findall(text), "and"]:
-        w = w.rstrip("'")
-        if w in FILLER or w.isdigit():
-            if run:
-                out.append(" ".join(run[:3]))
-                run = []
-        else:
-            run.append(w)
+_SEGMENT = re.compile(r"\s(?=(?:with|without|for|because|since|so|to|if|though|like|and|that|which|in|from|by)\s)")
+_DROPPED = ("for ", "because ", "since ", "so ", "to ", "if ", "though ", "like ")  # purposes and reasons
+
+
+def _qualities(text: str) -> list[tuple[int, str]]:
+    """(rank, attribute phrase) in a constraint: content words, split at "and", commas and filler runs.
+
+    Segments about purpose or reasons ("for the beach", "because my back hurts") and verb clauses ("that keeps drinks
+    cold") give none; "with ..." ranks after plain descriptions ("navy blue", "vegan")."""
+    out: list[tuple[int, str]] = []
+    for segment in _SEGMENT.split(" " + text.strip()):
+        segment = segment.strip()
+        if not segment or segment.startswith(_DROPPED):
+            continue
+        if re.match(r"(?:that|which)\s+(?!is\b|are\b|'s\b|'re\b|should\b|must\b|has to\b|needs?\b)", segment):
+            continue
+        rank = 1 if segment.startswith(("with ", "without ")) else 0
+        segment = _QUALITY_CLAUSE.sub("", re.sub(r"^(?:and|that|which|in|from|by|with|without)\s+", "", segment))
+        run: list[str] = []
+        for w in [*_WORD.findall(segment), "and"]:
+            w = w.rstrip("'")
+            if w in FILLER or w.isdigit():
+                if run:
+                    out.append((rank, " ".join(run[:3])))
+                    run = []
+            else:
+                run.append(w)
     return out
 
 
