@@ -25,6 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .free_text import RequestParts, write_request
+
 __all__ = [
     "ARCHETYPES",
     "Archetype",
@@ -152,10 +154,13 @@ class Intent(_Frozen):
         options: Mapping[str, str] | None = None,
         asin: str | None = None,
         seed: int | random.Random = 0,
+        free_text: bool = False,
     ) -> Intent:
         """Write the intent a shopper who would buy this product might have: shortened, reworded, sometimes vague.
 
-        Deterministic for a given seed (an int, or a `random.Random` to draw from).
+        Deterministic for a given seed (an int, or a `random.Random` to draw from). With `free_text`, the text is
+        written the way people type requests (`agent.free_text.write_request`: chatty or terse, typos, constraints
+        in any order) instead of one tidy sentence; the other fields are drawn exactly as without it.
 
         >>> a = Intent.from_product(title="Acme Men's Waterproof Hiking Boots (Size 10, Brown)", brand="Acme",
         ...                         price=89.99, options={"size": "10"}, asin="B01", seed=3)
@@ -189,6 +194,14 @@ class Intent(_Frozen):
             if rng.random() < 0.5:
                 chosen_options[str(key)] = str(value)
 
+        if free_text:
+            text = write_request(
+                RequestParts(thing=thing, options=chosen_options, max_price=max_price, vague=vague,
+                             brand=brand if brand and not vague and words and rng.random() < 0.35 else None),
+                random.Random(rng.getrandbits(64)),
+            )
+            return cls(text=text, department=department, keywords=keywords, max_price=max_price, target_asin=asin,
+                       options=chosen_options)
         parts = [rng.choice(_OPENERS).format(thing=_with_article(thing))]
         if brand and not vague and words and rng.random() < 0.35:
             parts.append(rng.choice(_BRAND_PHRASES).format(brand=brand))

@@ -19,7 +19,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ._request import read_request
+
 __all__ = [
+    "MAX_QUERY_WORDS",
     "Want",
     "money",
     "query_variants",
@@ -36,21 +39,6 @@ _STOP = frozenset(
     "a an and the for with of in on to by from my me some any set new men women men's women's mens womens s "
     "something thing things stuff item items pair pairs kind sort like good decent nice great one".split()
 )
-_OPENER = re.compile(
-    r"^(?:(?:hi|hello|hey)[,!]?\s+)?(?:"
-    r"i(?:'m| am)\s+(?:looking for|shopping for|trying to find|searching for|after|in the market for)"
-    r"|(?:i'd|i would)\s+like(?:\s+to\s+(?:get|buy|find|order))?"
-    r"|i\s+(?:need|want)(?:\s+to\s+(?:buy|get|find|order))?"
-    r"|(?:looking|shopping|searching)\s+for|trying to find|need|want|get me|find me"
-    r")\s+",
-    re.I,
-)
-_BUDGET = re.compile(
-    r"(?:\s*[-–,]\s*|\s+)(?:(?:for|at|with|on)\s+)?"
-    r"(?:under|less than|below|at most|no more than|up to|max(?:imum)?(?: of)?|a budget of|budget of"
-    r"|nothing over|not over|not more than|around|about)\s*\$\s*\d.*$",
-    re.I,
-)
 _BRAND = re.compile(
     r"\s+(?:from|ideally by|ideally from|preferably(?:\s+by|\s+from)?|made by|by)\s+"
     r"((?:[A-Z0-9][\w'.-]*)(?:\s+(?:&|and|\+)?\s*[A-Z0-9][\w'.-]*)*)"
@@ -62,7 +50,6 @@ _DEPARTMENT = re.compile(
 )
 _VAGUE = re.compile(r"^(?:something like|some kind of|some sort of|a good|a decent|a nice|any)\s+", re.I)
 _TITLE_TAIL = re.compile(r"\s(?:for|with|featuring|including|compatible with)\s|\s[-–—|]\s|,", re.I)
-_ARTICLE = re.compile(r"^(?:a|an|the|some)\s+", re.I)
 _WORD = re.compile(r"[a-z0-9]+")
 _GENERIC = frozenset("set combo kit pack case bundle stick bank drive oil water bar bars mist cream spray".split())
 _WEAK_HEADS = frozenset("set combo kit pack bundle pair".split())
@@ -110,6 +97,8 @@ class Want:
     vague: bool = False
     max_price: float | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    qualities: tuple[str, ...] = ()
+    """Attributes the text asks for besides the product phrase ("navy blue", "vegan"), not options or the brand."""
 
     @property
     def spoken(self) -> str:
@@ -127,37 +116,43 @@ class Want:
 
 
 def read_intent(text: str, max_price: float | None = None, options: Mapping[str, str] | None = None) -> Want:
-    """Read the product phrase, a named brand or department, and vagueness out of an intent's text."""
+    """Read the product phrase, its qualities, a named brand or department, and vagueness out of an intent's text.
+
+    Works on text the shopper did not write (see `agent.policies._request`): filler is dropped, the noun phrase after
+    "looking for / need / find me" is the product, "that is ...", "with ...", "under N dollars" are constraints. A
+    budget or size the text names is used when `max_price` or `options` lack one.
+
+    >>> w = read_intent("i am looking for a headphones case that is apple compatible and is navy blue colored")
+    >>> w.thing, w.head, w.qualities
+    ('headphones case', 'case', ('apple compatible', 'navy blue'))
+    >>> w = read_intent("find me some gluten free snack bars under 30 dollars, please make sure they're vegan")
+    >>> w.thing, w.max_price, [q for _, q in query_variants(w)][:2]
+    ('gluten free snack bars', 30.0, ['vegan gluten free snack bars', 'gluten free snack bars'])
+    """
     options = dict(options or {})
-    rest = _OPENER.sub("", text.strip())
-    rest = rest.rstrip(" .!?")
-    rest = _BUDGET.sub("", rest)
+    req = read_request(text)
     brand = None
-    m = _BRAND.search(rest)
+    m = _BRAND.search(text.strip().rstrip(" .!?"))
     if m:
         brand = m.group(1).rstrip(".,;:")
-        rest = rest[: m.start()]
-    m = re.search(r"\s+in\s+(.+)$", rest)
-    if m:
-        tail = m.group(1).lower()
-        if any(str(v).lower() in tail for v in options.values()) or re.search(r"\b(size|colou?r|pack)\b", tail):
-            rest = rest[: m.start()]
-    rest = rest.strip(" ,.-–")
     department = None
-    m = _DEPARTMENT.match(rest)
+    m = _DEPARTMENT.match(req.body.strip(" ,.-–"))
     if m:
         department = m.group(1).strip().lower()
-        rest = ""
-    vague = bool(_VAGUE.match(rest)) or department is not None
-    rest = _VAGUE.sub("", rest)
-    rest = _ARTICLE.sub("", rest).strip()
-    words = terms(rest)
+    vague = bool(_VAGUE.match(req.body)) or department is not None
+    thing = "" if department else req.thing
+    words = terms(thing)
     head = words[-1] if words else None
     if len(words) > 1 and head in _WEAK_HEADS:  # "cookware set" is about cookware
         head = words[-2]
+    said = {str(v).lower() for v in options.values()} | ({brand.lower()} if brand else set())
+    qualities = () if department else tuple(q for q in req.qualities if q not in said)
+    if req.size and not any(k.lower() == "size" for k in options):
+        options["size"] = req.size
     return Want(
-        text=text, thing=rest.lower(), terms=tuple(dict.fromkeys(words)), head=head,
-        brand=brand, department=department, vague=vague, max_price=max_price, options=options,
+        text=text, thing=thing, terms=tuple(dict.fromkeys(words)), head=head, brand=brand, department=department,
+        vague=vague, max_price=max_price if max_price is not None else req.max_price, options=options,
+        qualities=qualities,
     )
 
 
@@ -192,17 +187,31 @@ def typo(word: str, rng: random.Random) -> str:
     return word[:i] + word[i + 1] + word[i] + word[i + 2:]
 
 
+MAX_QUERY_WORDS = 8
+
+
 def query_variants(want: Want) -> list[tuple[str, str]]:
     """Queries a shopper might type for `want`, as (kind, text), most specific first, without duplicates.
+
+    "full" is the product phrase with up to two qualities in front (at most `MAX_QUERY_WORDS` words); "plain" the
+    phrase alone; "short" its last two words, then its head noun alone (for a retry: people's first queries have 2+
+    words when they can).
 
     >>> [q for _, q in query_variants(read_intent("I need waterproof hiking boots ideally by Acme."))]
     ['waterproof hiking boots', 'acme waterproof hiking boots', 'hiking boots', 'boots']
     """
     out: list[tuple[str, str]] = []
     words = [" ".join(_WORD.findall(w)) for w in want.thing.replace("'s ", " ").split()]
-    words = [w for w in words if w and w not in ("and", "or")]
+    words = [w for w in words if w and w not in ("and", "or")][-(MAX_QUERY_WORDS - 2):]
     if want.thing:
-        out.append(("full", " ".join(words)))
+        front: list[str] = []
+        for quality in want.qualities[:2]:
+            q = [" ".join(_WORD.findall(w)) for w in quality.split()]
+            if len(front) + len(q) + len(words) <= MAX_QUERY_WORDS:
+                front.extend(w for w in q if w)
+        out.append(("full", " ".join([*front, *words])))
+        if front:
+            out.append(("plain", " ".join(words)))
         if want.brand:
             out.append(("brand", f"{want.brand.lower()} {' '.join(words)}"))
         for n in (2, 1):

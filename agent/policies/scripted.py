@@ -363,13 +363,16 @@ class _Shopper:
             return None
         used = {" ".join(s.lower().split()) for s in self.mem.searches}
         if not self.mem.searches:
+            # The first query names the product: no synonym, and one word only when the product phrase is one word.
+            first = [v for v in variants if v[0] != "reworded" and (len(v[1].split()) > 1 or v[0] in ("full",
+                                                                                                     "department"))]
             weights = []
-            for kind, _ in variants:
-                w = {"full": 0.6, "short": 0.25, "option": 0.08, "reworded": 0.04, "department": 1.0}.get(kind, 0.1)
+            for kind, _ in first:
+                w = {"full": 0.6, "plain": 0.2, "short": 0.25, "option": 0.08, "department": 1.0}.get(kind, 0.1)
                 if kind == "brand":
                     w = 0.15 + 0.6 * self.p.brand_loyalty
                 weights.append(w)
-            kind, text = self.rng.choices(variants, weights=weights)[0]
+            kind, text = self.rng.choices(first, weights=weights)[0]
         else:
             fresh = [v for v in variants if v[1] not in used and not any(_close(v[1], u) for u in used)]
             if not fresh:

@@ -408,7 +408,7 @@ class TestPolicy:
             for key, hist in (("home", []), ("results", [SEARCHED]), ("product", [SEARCHED, OPENED]),
                               ("cart", [SEARCHED, OPENED]), ("checkout", [SEARCHED, OPENED])):
                 rationales |= {s.rationale for s in run(p, BOOTS, hist, page(key), seeds=range(20))}
-        assert len(rationales) >= 60
+        assert len(rationales) >= 55  # first queries are never one word now, so a few fewer "search" lines
         firsts = sum(bool(re.search(r"\b(I|I'm|I'll|I've|I'd|me|my|Let me)\b", r)) for r in rationales)
         assert firsts / len(rationales) > 0.8
 
