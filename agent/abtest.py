@@ -207,7 +207,11 @@ def abtest_command(
     a: Annotated[str, typer.Option("--a", metavar="URL", help="Variant A's site.")],
     b: Annotated[str, typer.Option("--b", metavar="URL", help="Variant B's site.")],
     sessions: Annotated[int, typer.Option("--sessions", min=1, help="Sessions per arm.")] = 20,
-    policy: Annotated[str, typer.Option("--policy", help="Shopper policy (see `shop-r1 simulate`).")] = "scripted",
+    policy: Annotated[str, typer.Option(
+        "--policy", help="Shopper policy (see `shop-r1 simulate`): local (the default shopper), scripted or openai.")
+    ] = "local",
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Model dir of the local policy (default: the shipped default shopper).")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Sessions at a time.")] = 4,
     backend: Annotated[str, typer.Option("--backend", help="browser or http.")] = "browser",
     seed: Annotated[int, typer.Option("--seed", help="Seeds the personas and every session.")] = 0,
@@ -238,13 +242,13 @@ def abtest_command(
         typer.echo(f"ERROR: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        made = [make_policy(policy)]  # fail fast on a bad name or options; this one serves arm A
-    except ValueError as exc:
+        made = [make_policy(policy, model=model)]  # fail fast on a bad name or options; this one serves arm A
+    except (ValueError, OSError) as exc:
         typer.echo(f"ERROR: {exc}", err=True)
         raise typer.Exit(2) from None
 
     def factory() -> Policy:
-        return made.pop() if made else make_policy(policy)
+        return made.pop() if made else make_policy(policy, model=model)
 
     config = RunConfig(site=a, backend=backend, concurrency=concurrency, seed=seed,  # type: ignore[arg-type]
                        max_steps=max_steps)

@@ -21,6 +21,7 @@ rules (no raw control characters; escapes `\\" \\\\ \\/ \\b \\f \\n \\r \\t`).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -280,8 +281,16 @@ class ActionLogitsProcessor:
         self.states: list[tuple[Any, ...] | None] = [g.start() if g else None for g in self.grammars]
         self._cache: list[dict[tuple[Any, ...], torch.Tensor]] = [{} for _ in self.grammars]
         self._seen = 0
+        self.seconds = 0.0  # time spent in this processor (the grammar's cost, for the engine's stats)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        started = time.perf_counter()
+        try:
+            return self._constrain(input_ids, scores)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _constrain(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         generated = input_ids.shape[1] - self.width
         if generated > self._seen:
             last = input_ids[:, -1].tolist()

@@ -244,22 +244,47 @@ class EngineStats:
     requests: int = 0
     max_batch_size: int = 0
     new_tokens: int = 0
+    prompt_tokens: int = 0
     generate_seconds: float = 0.0
+    prefill_seconds: float = 0.0  # until the first new token of a batch: reading the prompts
+    grammar_seconds: float = 0.0  # inside the step grammar's logits processor
 
-    def record(self, batch_size: int, new_tokens: int, seconds: float) -> None:
+    def record(self, batch_size: int, new_tokens: int, seconds: float, *, prompt_tokens: int = 0,
+               prefill: float = 0.0, grammar: float = 0.0) -> None:
         self.batch_sizes.append(batch_size)
         self.generate_calls += 1
         self.requests += batch_size
         self.max_batch_size = max(self.max_batch_size, batch_size)
         self.new_tokens += new_tokens
+        self.prompt_tokens += prompt_tokens
         self.generate_seconds += seconds
+        self.prefill_seconds += prefill
+        self.grammar_seconds += grammar
 
     def as_dict(self) -> dict[str, Any]:
         return {"generate_calls": self.generate_calls, "requests": self.requests,
                 "mean_batch_size": round(self.requests / self.generate_calls, 2) if self.generate_calls else 0.0,
                 "max_batch_size": self.max_batch_size, "new_tokens": self.new_tokens,
-                "generate_seconds": round(self.generate_seconds, 4),
+                "prompt_tokens": self.prompt_tokens, "generate_seconds": round(self.generate_seconds, 4),
+                "prefill_seconds": round(self.prefill_seconds, 4), "grammar_seconds": round(self.grammar_seconds, 4),
                 "tokens_per_s": round(self.new_tokens / self.generate_seconds, 1) if self.generate_seconds else 0.0}
+
+
+class _FirstToken:
+    """A `generate` streamer that only notes when the first new tokens arrive (`put` is called with the prompt first,
+    then once per decoding step): the prefill time of a batch."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.at: float | None = None
+
+    def put(self, value: Any) -> None:
+        self.calls += 1
+        if self.calls == 2:
+            self.at = time.perf_counter()
+
+    def end(self) -> None:
+        pass
 
 
 class LocalEngine:
@@ -370,19 +395,25 @@ class LocalEngine:
             # One RNG stream per generate: reproducible for the same batch, not per request across batchings.
             set_seed(combine_seeds(*seeds) % (2**32))
         extra: dict[str, Any] = {}
+        processor = None
         if any(r.grammar is not None for r in batch):
             from transformers import LogitsProcessorList
 
-            extra["logits_processor"] = LogitsProcessorList([ActionLogitsProcessor(
-                self.token_table, [r.grammar for r in batch], width, [r.max_new_tokens for r in batch])])
+            processor = ActionLogitsProcessor(self.token_table, [r.grammar for r in batch], width,
+                                              [r.max_new_tokens for r in batch])
+            extra["logits_processor"] = LogitsProcessorList([processor])
+        first_token = _FirstToken()
         start = time.perf_counter()
         with torch.inference_mode():
             output = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                                         generation_config=config, **extra)
+                                         generation_config=config, streamer=first_token, **extra)
         elapsed = time.perf_counter() - start
         new = output[:, width:].tolist()
         completions = [self._finish(req, ids) for req, ids in zip(batch, new, strict=True)]
-        self.stats.record(len(batch), sum(c.completion_tokens for c in completions), elapsed)
+        self.stats.record(len(batch), sum(c.completion_tokens for c in completions), elapsed,
+                          prompt_tokens=sum(len(r.prompt_ids) for r in batch),
+                          prefill=(first_token.at or time.perf_counter()) - start,
+                          grammar=processor.seconds if processor is not None else 0.0)
         logger.debug("generate: batch %d, %d new tokens max, %.3fs", len(batch), max_new, elapsed)
         return completions
 
