@@ -1,0 +1,23 @@
+"""Fixtures for the security regression tests: the real store on loopback, and a product any cart can hold."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # hostile.py, the hostile servers these tests start
+
+
+@pytest.fixture(scope="session")
+def product_asin(store_db) -> str:
+    """An ASIN from the session catalog whose product has no option groups (one POST adds it)."""
+    from sites.store.catalog import Catalog
+
+    catalog = Catalog(store_db)
+    for i in range(len(catalog)):
+        product = catalog.product_at(i)
+        if not product.options:
+            return product.asin
+    raise AssertionError("Expect a product without options in the test catalog, actually: none")
