@@ -79,7 +79,8 @@ class Analytics:
             if self._closed:
                 return
             self._buffer.append(event)
-            if type == "purchase" or len(self._buffer) >= FLUSH_EVERY or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            due = len(self._buffer) >= FLUSH_EVERY or time.monotonic() - self._last_flush > FLUSH_SECONDS
+            if due or type == "purchase":
                 self._flush_locked()
 
     def _flush_locked(self) -> None:

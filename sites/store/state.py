@@ -169,8 +169,9 @@ class StateStore:
                 if row is not None:
                     self._forget_locked([sid])
             session = Session(sid=self.new_session_id(), visitor="v-" + secrets.token_hex(8), fresh=True)
-            self._conn.execute("INSERT INTO sessions (sid, variant, created, last_seen, visitor) VALUES (?, ?, ?, ?, ?)",
-                               (session.sid, variant, now, now, session.visitor))
+            self._conn.execute(
+                "INSERT INTO sessions (sid, variant, created, last_seen, visitor) VALUES (?, ?, ?, ?, ?)",
+                (session.sid, variant, now, now, session.visitor))
             self._created_since_purge += 1
             if self._created_since_purge >= PURGE_EVERY:
                 self._purge_locked(now)

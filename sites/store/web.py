@@ -136,6 +136,18 @@ def page_view(request: Request) -> None:
 
 # -- sessions -----------------------------------------------------------------------------------------------------
 
+_ASCII_INT = re.compile(r"[0-9]{1,12}")
+
+
+def ascii_int(raw: str | None) -> int | None:
+    """`raw` as a whole number when it is 1 to 12 ASCII digits (surrounding spaces allowed), else None.
+
+    Stricter than `str.isdigit`/`int`, which accept '²' (and then fail) or '٣', '+3' and '1_0'.
+    """
+    text = (raw or "").strip(" \t")
+    return int(text) if _ASCII_INT.fullmatch(text) else None
+
+
 def valid_sid(value: str | None) -> bool:
     return bool(value) and _SID_RE.fullmatch(value) is not None
 
