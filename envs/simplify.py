@@ -143,6 +143,12 @@ class SimplifiedPage:
         return list(self.elements)
 
 
+MAX_PAGE_CHARS = 5_000_000
+"""The largest page the env reads (characters of HTML; bytes of body on the http backend). Larger pages are refused
+(http) or cut (browser) with `error_kind="page_too_large"`. lxml silently drops text past 10 MB in one node, so the cap
+also keeps every page whole."""
+
+
 def simplify(html: str | bytes, config: SimplifyConfig | None = None) -> SimplifiedPage:
     """Simplify ``html`` and name its interactables. Never raises: junk gives an empty page."""
     cfg = config or SimplifyConfig()

@@ -21,3 +21,13 @@ def product_asin(store_db) -> str:
         if not product.options:
             return product.asin
     raise AssertionError("Expect a product without options in the test catalog, actually: none")
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    """A hostile site, and a foreign origin (another loopback port) its redirects and popups point to."""
+    from hostile import HostileServer
+
+    with HostileServer() as foreign, HostileServer(other=foreign.url) as site:
+        site.foreign = foreign
+        yield site
