@@ -210,7 +210,10 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written
     """Write RUN_DIR/report.html: sessions, steps with screenshots, funnel, action mix."""
     if not (run_dir / "sessions").is_dir():
         raise _fail(f"{run_dir} is not a run directory (no sessions/ inside)")
-    _write_report(run_dir)
+    try:
+        _write_report(run_dir)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _register_optional() -> None:

@@ -211,9 +211,13 @@ def replay_command(
         typer.echo(f"ERROR: Expect --backend browser or http, actually: {backend!r}", err=True)
         raise typer.Exit(2)
     try:
-        result = replay(session_jsonl, site, backend)  # type: ignore[arg-type]
-    except (ValueError, OSError) as exc:  # ConnectionError is an OSError: the site cannot be opened
-        typer.echo(f"ERROR: {exc}", err=True)
+        trace = read_trace(session_jsonl)
+        if trace.torn_lines:
+            raise ValueError(f"{session_jsonl}: {trace.torn_lines} unreadable line(s); a damaged trace cannot be "
+                             "replayed faithfully")
+        result = replay(trace, site, backend)  # type: ignore[arg-type]
+    except (ValueError, OSError, RecursionError) as exc:  # ConnectionError is an OSError: the site cannot be opened
+        typer.echo(f"ERROR: {str(exc).splitlines()[0][:300]}", err=True)
         raise typer.Exit(2) from None
     typer.echo(result.verdict())
     raise typer.Exit(0 if result.ok else 1)

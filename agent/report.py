@@ -197,10 +197,16 @@ def _environment() -> jinja2.Environment:
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, options: ReportOptions | None = None) -> Path:
-    """Write a self-contained HTML report of `run_dir` to `out` (default `RUN_DIR/report.html`); return its path."""
+    """Write a self-contained HTML report of `run_dir` to `out` (default `RUN_DIR/report.html`); return its path.
+
+    Unreadable session files are skipped with a warning (and listed in the report); ValueError when none is readable.
+    """
     opts = options or ReportOptions()
     run_dir = Path(run_dir)
     traces, unreadable = load_run(run_dir)
+    if not traces and unreadable:
+        raise ValueError(f"Expect at least one readable session in {run_dir}, actually: none of {len(unreadable)} "
+                         f"(first: {unreadable[0][:200]})")
     out_path = Path(out) if out else run_dir / "report.html"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     summary: RunSummary = summarize(traces, opts.funnel)

@@ -81,6 +81,11 @@ def serve_policy_command(
         help="vllm: guided decoding backend for response_format (auto, xgrammar, guidance).")] = "auto",
     batch_wait_ms: Annotated[float, typer.Option(
         min=0, help="transformers: how long a batch waits for more requests.")] = 5.0,
+    max_tokens_cap: Annotated[int, typer.Option(
+        min=1, help="transformers: the most completion tokens one request may ask for (more is a 400).")] = 2048,
+    max_prompt_bytes: Annotated[int, typer.Option(
+        min=1, help="transformers: the most bytes of message text one request may send (more is a 413).")]
+    = 1_000_000,
     dry_run: Annotated[bool, typer.Option(help="Print what would run, and exit.")] = False,
 ) -> None:
     """Serve a shopper model behind an OpenAI-compatible API (/v1/chat/completions)."""
@@ -113,4 +118,5 @@ def serve_policy_command(
         typer.echo(f"would serve {model} as {name!r} at http://{host}:{port}/v1 with transformers on {device}")
         return
     serve_policy(model, host, port, served_model_name=name, max_batch=max_batch, device=device, dtype=dtype,
-                 batch_wait_ms=batch_wait_ms)
+                 batch_wait_ms=batch_wait_ms, default_max_tokens=512,
+                 max_tokens_cap=max_tokens_cap, max_prompt_bytes=max_prompt_bytes)

@@ -240,13 +240,25 @@ class _Pending:
     future: asyncio.Future[tuple[Completion, int]]
 
 
+LENGTH_SPREAD = 2  # a batch holds requests whose max_new_tokens are within this factor of its shortest one
+MAX_PASSED_OVER = 4  # a request left out of this many batches goes into the next one whatever its length
+
+
 class _BatchLoop:
-    """Gathers queued generation requests into batches of at most `max_batch`, one `generate` at a time."""
+    """Gathers queued generation requests into batches of at most `max_batch`, one `generate` at a time.
+
+    A batch runs until its longest request is done, so a 16-token request batched with an 8,000-token one waits for
+    the 8,000. Batches are therefore grouped by requested length: the shortest waiting request picks the batch, and
+    only requests asking for at most LENGTH_SPREAD times as many tokens join it; the rest wait (at most
+    MAX_PASSED_OVER batches, so long requests are not starved).
+    """
 
     def __init__(self, engine: LocalEngine, max_batch: int, wait_s: float, stats: ServerStats) -> None:
         self.engine, self.max_batch, self.wait_s, self.stats = engine, max_batch, wait_s, stats
         self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
+        self._waiting: list[_Pending] = []  # gathered but left out of a batch, oldest first
+        self._passed: dict[int, int] = {}  # id(pending) -> batches it was left out of
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name="policy-batch-loop")
@@ -267,18 +279,38 @@ class _BatchLoop:
         return await future
 
     async def _gather(self) -> list[_Pending]:
-        batch = [await self.queue.get()]
+        pool = self._waiting or [await self.queue.get()]
+        self._waiting = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_s
-        while len(batch) < self.max_batch:
+        while len(pool) < 4 * self.max_batch:
             remaining = deadline - loop.time()
             try:
                 item = self.queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(self.queue.get(),
                                                                                              remaining)
             except (asyncio.QueueEmpty, TimeoutError):
                 break
-            batch.append(item)
-        return [p for p in batch if not p.future.done()]  # a client that went away needs no generate
+            pool.append(item)
+        pool = [p for p in pool if not p.future.done()]  # a client that went away needs no generate
+        batch, self._waiting = self._pick(pool)
+        return batch
+
+    def _pick(self, pool: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
+        """Split `pool` (oldest first) into this batch and those that wait for a later one."""
+        due = [p for p in pool if self._passed.get(id(p), 0) >= MAX_PASSED_OVER]
+        rest = sorted((p for p in pool if p not in due), key=lambda p: p.request.max_new_tokens)
+        if rest:
+            ceiling = max(LENGTH_SPREAD * rest[0].request.max_new_tokens,
+                          max((p.request.max_new_tokens for p in due), default=0))
+            rest = [p for p in rest if p.request.max_new_tokens <= ceiling]
+        batch = (due + rest)[: self.max_batch]
+        chosen = {id(p) for p in batch}
+        left = [p for p in pool if id(p) not in chosen]
+        for p in batch:
+            self._passed.pop(id(p), None)
+        for p in left:
+            self._passed[id(p)] = self._passed.get(id(p), 0) + 1
+        return batch, left
 
     async def _run(self) -> None:
         while True:
@@ -337,12 +369,19 @@ def create_policy_app(
     device: str = "auto",
     dtype: str = "auto",
     default_max_tokens: int = 512,
+    max_tokens_cap: int = 2048,
+    max_prompt_bytes: int = 1_000_000,
 ) -> FastAPI:
     """The FastAPI app. Pass a loaded `engine` to share a model; otherwise it is loaded from `model_dir` at start-up.
 
     `default_max_tokens` caps completions of requests that give no `max_tokens` (OpenAI would run to the context
-    limit, which a shopper step never needs).
+    limit, which a shopper step never needs). `max_tokens_cap` is the most any request may ask for (more is a 400), and
+    `max_prompt_bytes` the most UTF-8 bytes of message text a request may send (more is a 413, before any tokenizing).
     """
+    if min(default_max_tokens, max_tokens_cap, max_prompt_bytes) < 1:
+        raise ValueError(f"Expect default_max_tokens, max_tokens_cap and max_prompt_bytes >= 1, actually: "
+                         f"{default_max_tokens}, {max_tokens_cap}, {max_prompt_bytes}")
+    default_max_tokens = min(default_max_tokens, max_tokens_cap)
     if engine is None and model_dir is None:
         raise ValueError("Expect model_dir or engine, actually: neither")
     if max_batch < 1:
@@ -398,6 +437,14 @@ def create_policy_app(
             stats.response_formats[body.response_format.label()] += 1
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                     for m in body.messages]
+        size = sum(len(m["content"].encode("utf-8", "replace")) for m in messages)
+        if size > max_prompt_bytes:
+            raise APIError(413, f"Expect at most {max_prompt_bytes:,} bytes of message text, actually: {size:,}",
+                           param="messages", code="prompt_too_large")
+        requested = body.max_completion_tokens or body.max_tokens
+        if requested is not None and requested > max_tokens_cap:
+            raise APIError(400, f"Expect max_tokens at most {max_tokens_cap} on this server, actually: {requested}",
+                           param="max_tokens")
         try:
             prompt = await asyncio.to_thread(eng.chat_prompt, messages)
             ids = await asyncio.to_thread(eng.encode, prompt)
@@ -405,7 +452,6 @@ def create_policy_app(
             raise APIError(400, f"Expect messages the chat template accepts, actually: {exc}", param="messages")\
                 from None
         limit = eng.max_length
-        requested = body.max_completion_tokens or body.max_tokens
         if limit is not None and len(ids) + (requested or 1) > limit:
             raise APIError(400, f"This model's maximum context length is {limit} tokens. However, you requested "
                                 f"{len(ids) + (requested or 0)} tokens ({len(ids)} in the messages, {requested or 0} "

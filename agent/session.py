@@ -41,12 +41,31 @@ class RunConfig:
     max_parse_failures: int = 3
     """End a session as `error` after this many unparseable policy outputs in a row."""
     fsync: bool = False
+    step_watchdog_s: float | None = None
+    """End a session as `error` when one env call (reset or step) runs this long; None: 3 * timeout_s + 30. The env
+    bounds its own steps by `timeout_s`; this only catches a step that hangs anyway, so that it ends one session,
+    never the run."""
+
+    @property
+    def watchdog_s(self) -> float:
+        return self.step_watchdog_s if self.step_watchdog_s is not None else 3 * self.timeout_s + 30
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"Expect concurrency >= 1, actually: {self.concurrency}")
         if self.screenshots and self.backend != "browser":
             raise ValueError("screenshots need the browser backend; drop --screenshots or use --backend browser")
+
+
+class StepWatchdog(Exception):
+    """An env call outlived `RunConfig.watchdog_s`."""
+
+
+async def _guarded(call: Any, what: str, limit_s: float) -> Any:
+    try:
+        return await asyncio.wait_for(call, limit_s)
+    except TimeoutError:
+        raise StepWatchdog(f"watchdog: {what} did not finish within {limit_s:g}s") from None
 
 
 def session_seed(seed: int, session_id: str) -> int:
@@ -87,7 +106,7 @@ async def run_session(
             backend=config.backend, seed=seed, policy_config=policy_info,
         ))
         try:
-            obs, _ = await env.reset(seed=seed)
+            obs, _ = await _guarded(env.reset(seed=seed), "reset()", config.watchdog_s)
         except (ConnectionError, OSError) as exc:
             writer.write(EndRecord(outcome="error", steps=0, error=str(exc)))
             return SessionResult(session_id, "error", 0, writer.path, str(exc))
@@ -119,7 +138,8 @@ async def run_session(
             failures = 0
             action = resp.step.action
             t1 = time.perf_counter()
-            next_obs, _, terminated, truncated, info = await env.step(action)
+            next_obs, _, terminated, truncated, info = await _guarded(
+                env.step(action), f"step {steps + 1}", config.watchdog_s)
             env_ms = (time.perf_counter() - t1) * 1000
             steps += 1
             writer.write(StepRecord(
@@ -136,6 +156,10 @@ async def run_session(
                 writer.write(EndRecord(outcome=info["outcome"], steps=steps, final_url=obs.url,
                                        final_screenshot=final, trace_ms=writer.write_ms))
                 return SessionResult(session_id, info["outcome"], steps, writer.path)
+    except StepWatchdog as exc:
+        log.error("session %s: %s", session_id, exc)
+        writer.write(EndRecord(outcome="error", steps=steps, error=str(exc)))
+        return SessionResult(session_id, "error", steps, writer.path, str(exc))
     except Exception as exc:  # a dead server or an env bug ends this session, not the run
         log.exception("session %s failed", session_id)
         writer.write(EndRecord(outcome="error", steps=steps, error=f"{type(exc).__name__}: {exc}"[:2000]))
@@ -203,7 +227,10 @@ async def run_sessions(
                     result = await run_session(env, batcher.submit, item, session_id, run_dir, config,
                                                policy.describe())
             finally:
-                await env.close()
+                try:
+                    await asyncio.wait_for(env.close(), config.watchdog_s)
+                except TimeoutError:
+                    log.error("session %s: the env did not close within %gs", session_id, config.watchdog_s)
             results.append(result)
             bar(result)
 

@@ -313,7 +313,7 @@ def load_run(run_dir: str | Path) -> tuple[list[Trace], list[str]]:
     for path in sorted(sessions.glob("*.jsonl")):
         try:
             traces.append(read_trace(path))
-        except (ValueError, ValidationError, OSError) as exc:
+        except (ValueError, ValidationError, OSError, RecursionError) as exc:
             unreadable.append(f"{path.name}: {exc}")
             log.warning("skipping %s (%s)", path, exc)
     return traces, unreadable

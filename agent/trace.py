@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -133,6 +134,23 @@ class TraceWriter:
         self.close()
 
 
+MAX_JSON_DEPTH = 64  # far deeper than any record; a hostile line nested thousands deep would raise RecursionError
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def loads_limited(line: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`json.loads`, refusing (ValueError) a document nested deeper than `max_depth` before parsing it."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", line)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > max_depth:
+                raise ValueError(f"Expect JSON nested at most {max_depth} deep, actually: deeper")
+    return json.loads(line)
+
+
 def read_trace(path: str | Path) -> Trace:
     """Read one session file. Torn or unreadable lines are skipped and counted; a missing header is an error."""
     path = Path(path)
@@ -145,7 +163,7 @@ def read_trace(path: str | Path) -> Trace:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = loads_limited(line)
                 kind = obj.get("kind")
                 if kind == "session":
                     header = SessionHeader.model_validate(obj)
@@ -155,7 +173,7 @@ def read_trace(path: str | Path) -> Trace:
                     end = EndRecord.model_validate(obj)
                 else:
                     raise ValueError(f"unknown kind {kind!r}")
-            except (ValueError, ValidationError, AttributeError) as exc:
+            except (ValueError, ValidationError, AttributeError, RecursionError) as exc:
                 torn += 1
                 log.warning("%s:%d: skipping an unreadable line (%s)", path, lineno, str(exc).splitlines()[0][:120])
     if header is None:

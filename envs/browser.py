@@ -59,6 +59,8 @@ ANNOTATE_JS = """
 }
 """
 
+ABANDON_TIMEOUT_S = 5.0  # at most this long to reopen the page an abandoned action started from
+
 _CRASH_MARKERS = ("has been closed", "Target closed", "crashed", "Browser closed", "Connection closed")
 
 
@@ -132,6 +134,8 @@ class BrowserDriver:
         self.url = "about:blank"
         self._cookies: list = []
         self._blocked: list[str] = []
+        self._opening_page = False
+        self.document_url = "about:blank"  # the URL of the last document the server sent to the main frame
         self.last_timing: dict[str, float] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------------------------
@@ -149,12 +153,22 @@ class BrowserDriver:
         ctx.set_default_navigation_timeout(self.timeout_ms)
         await ctx.route("**/*", self._route)
         ctx.on("page", self._on_page)
+        ctx.on("request", self._on_request)
+        ctx.on("response", self._on_response)
         if cookies:
             await ctx.add_cookies(cookies)
         if self.trace_path is not None:
             await ctx.tracing.start(screenshots=True, snapshots=True)
         self.context = ctx
-        self.page = await ctx.new_page()
+        await self._new_page()
+
+    async def _new_page(self) -> None:
+        assert self.context is not None
+        self._opening_page = True
+        try:
+            self.page = await self.context.new_page()
+        finally:
+            self._opening_page = False
 
     async def _route(self, route: Route) -> None:
         url = route.request.url
@@ -162,15 +176,33 @@ class BrowserDriver:
         if self.policy.allows(url) or inline:
             await route.continue_()
         else:
-            if route.request.is_navigation_request():
+            if self._main_frame_navigation(route.request):  # not a popup's or a frame's: those are not the shopper's
                 self._blocked.append(url)
             await route.abort("blockedbyclient")
 
     def _on_page(self, page: Page) -> None:
-        if page is not self.page and self.page is not None:
+        """Close popups. They are the page's doing, not the shopper's: the next action is not blamed for them, and
+        whatever they request is still held to the origin by the route."""
+        if not self._opening_page and page is not self.page:
             log.info("closing a popup to %s", page.url)
-            self._blocked.append(f"popup:{page.url}")
             asyncio.ensure_future(page.close())
+
+    def _main_frame_navigation(self, request) -> bool:
+        try:
+            return (request.is_navigation_request() and self.page is not None
+                    and request.frame == self.page.main_frame)
+        except PlaywrightError:  # a request with no frame (a service worker's)
+            return False
+
+    def _on_request(self, request) -> None:
+        """Every hop of a navigation, redirects included (the route never sees redirect hops): note those that left."""
+        if self._main_frame_navigation(request) and not self.policy.allows(request.url):
+            self._blocked.append(request.url)
+
+    def _on_response(self, response) -> None:
+        request = response.request
+        if self._main_frame_navigation(request) and not 300 <= response.status < 400:
+            self.document_url = response.url
 
     async def _close_context(self) -> None:
         ctx, self.context, self.page = self.context, None, None
@@ -198,7 +230,12 @@ class BrowserDriver:
 
     async def recover(self) -> None:
         """Relaunch after a crash, restore the visitor's cookies and reload the last URL."""
-        self.context, self.page = None, None
+        old, self.context, self.page = self.context, None, None
+        if old is not None:
+            try:
+                await asyncio.wait_for(old.close(), ABANDON_TIMEOUT_S)
+            except (PlaywrightError, TimeoutError):
+                pass
         await self._open_context(self._cookies)
         if self.url.startswith("http"):
             try:
@@ -212,7 +249,12 @@ class BrowserDriver:
         page = self._page()
         for attempt in range(4):
             try:
-                html = await page.evaluate(ANNOTATE_JS)  # stamps the DOM and returns its serialisation
+                # Stamps the DOM and returns its serialisation. A page whose script never yields would hold this
+                # forever: past the timeout the page counts as dead, and `recover()` reopens the last good URL.
+                try:
+                    html = await asyncio.wait_for(page.evaluate(ANNOTATE_JS), self.timeout_ms / 1000)
+                except TimeoutError:
+                    raise DriverCrashed(f"the page did not answer within {self.timeout_ms / 1000:g}s") from None
                 self._cookies = await page.context.cookies()
                 break
             except PlaywrightError as exc:
@@ -225,6 +267,11 @@ class BrowserDriver:
                     await page.wait_for_load_state("load")
                 except PlaywrightError:
                     pass
+        if page.url.startswith("chrome-error:") or (page.url.startswith("http") and not self.policy.allows(page.url)):
+            left = page.url  # a script or a meta refresh moved the page after its load: show the last good page
+            await self.abandon()
+            raise ActionFailed("blocked_origin", f"blocked: the page went to {left[:200]!r}, outside the allowed "
+                                                 f"origin(s) {', '.join(sorted(self.policy.origins))}")
         self.url = page.url
         return self.url, html
 
@@ -242,12 +289,41 @@ class BrowserDriver:
 
     # --- actions ---------------------------------------------------------------------------------------------------
     async def goto(self, url: str) -> None:
+        """Open `url`. Fails (and leaves about:blank) when any hop of its redirect chain, a script or a meta refresh
+        takes the page off the allowed origins, or when it ends on the browser's error page."""
         blocked = self.policy.check(url)
         if blocked:
             raise ActionFailed("blocked_origin", blocked)
+        self._blocked.clear()
         t0 = time.perf_counter()
         await self._navigate(lambda: self._page().goto(url, wait_until="load"), url)
         self.last_timing = {"action": 0.0, "navigation": (time.perf_counter() - t0) * 1000}
+        page = self._page()
+        if self._blocked or not self.policy.allows(page.url):
+            left = self._blocked[0] if self._blocked else page.url
+            await self._blank()
+            raise ActionFailed("blocked_origin", f"blocked: {url[:200]!r} led to {left[:200]!r}, outside the allowed "
+                                                 f"origin(s) {', '.join(sorted(self.policy.origins))}")
+
+    async def _blank(self) -> None:
+        try:
+            await asyncio.wait_for(self._page().goto("about:blank"), ABANDON_TIMEOUT_S)
+        except (PlaywrightError, TimeoutError):
+            await self.abandon()
+        self.url = self.document_url = "about:blank"
+
+    async def abandon(self) -> None:
+        """Give up on whatever the page is doing (a load that never ends, a script that never yields): close it and
+        reopen the last page the shopper saw, in the same context (cookies kept), within ABANDON_TIMEOUT_S."""
+        old, self.page = self.page, None
+        try:
+            if old is not None:
+                await asyncio.wait_for(old.close(run_before_unload=False), ABANDON_TIMEOUT_S)
+            await asyncio.wait_for(self._new_page(), ABANDON_TIMEOUT_S)
+            if self.url.startswith("http") and self.policy.allows(self.url):
+                await asyncio.wait_for(self._page().goto(self.url, wait_until="load"), ABANDON_TIMEOUT_S)
+        except (PlaywrightError, TimeoutError) as exc:
+            log.warning("could not reopen %s after abandoning an action: %s", self.url, exc)
 
     async def click(self, element: Element) -> None:
         target = forms.navigation_target(element.node, self.url)
@@ -323,12 +399,10 @@ class BrowserDriver:
             raise ActionFailed("blocked_origin", f"blocked: {left[:200]!r} is outside the allowed origin(s)")
 
     async def _stop_loading(self, before: str) -> None:
-        """Abandon a slow load and go back to the page the action started from."""
-        try:
-            await self._page().evaluate("window.stop()")
-        except PlaywrightError:
-            pass
-        await self._restore(before)
+        """Abandon a slow load and go back to the page the action started from (never `window.stop()`: evaluating
+        anything on a page whose load hangs can hang as well)."""
+        self.url = before
+        await self.abandon()
 
     async def _navigate(self, go, url: str) -> None:
         try:

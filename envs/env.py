@@ -6,6 +6,8 @@ One implementation (`AsyncShopEnv`) serves both backends; `ShopEnv` is its synch
 - `truncated`: the step budget ran out.
 - `reward`: 1.0 on a purchase, else 0.0. Training computes its own rewards from the actions.
 - An invalid action never raises: the page stays as it was, `info["valid"]` is False and `info["error"]` says why.
+- `timeout_s` bounds each action in total (connect, headers, body, scripts); one that runs out is an invalid step
+  (`navigation_timeout`), the env returns to the page the action started from, and the session goes on.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from .actions import ActionError, Click, Terminate, TypeAndSubmit, parse_action
 from .errors import ActionFailed, DriverCrashed
 from .observation import ElementRef, Observation
 from .origin import OriginPolicy
-from .simplify import SimplifiedPage, SimplifyConfig, simplify
+from .simplify import MAX_PAGE_CHARS, SimplifiedPage, SimplifyConfig, simplify
 
 Backend = Literal["browser", "http"]
 T = TypeVar("T")
+THREAD_SIMPLIFY_CHARS = 200_000  # pages larger than this are simplified on a worker thread, off the event loop
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,16 @@ class AsyncShopEnv:
         self._steps, self._done = 0, False
         info = self._info()
         try:
-            await self.driver.goto(url)
+            async with asyncio.timeout(self.config.timeout_s):
+                await self.driver.goto(url)
         except ActionFailed as exc:
             raise ConnectionError(f"cannot open the start page {url}: {exc.message}") from None
+        except TimeoutError:
+            await self.driver.abandon()
+            raise ConnectionError(f"cannot open the start page {url}: it did not load within "
+                                  f"{self.config.timeout_s:g}s") from None
         info["timing_ms"].update(self.driver.last_timing)
-        obs = await self._observe(None, info)
+        obs = await self._observe(None, info, starting=True)
         return obs, info
 
     async def step(self, action: Any):
@@ -136,7 +144,13 @@ class AsyncShopEnv:
                 info["outcome"] = "terminate"
                 info["timing_ms"]["total"] = (time.perf_counter() - t0) * 1000
                 return self._obs, 0.0, True, False, info
-            await self._act(act)
+            try:
+                async with asyncio.timeout(self.config.timeout_s):
+                    await self._act(act)
+            except TimeoutError:
+                await self.driver.abandon()
+                raise ActionFailed("navigation_timeout",
+                                   f"the action did not finish within {self.config.timeout_s:g}s") from None
             info["timing_ms"].update(self.driver.last_timing)
         except ActionError as exc:
             error = self._fail(info, "invalid_action", str(exc))
@@ -146,7 +160,8 @@ class AsyncShopEnv:
             error = self._fail(info, "browser_crashed", _crash_message(exc))
             await self._recover(info)
         obs = await self._observe(error, info)
-        terminated = bool(self._success.search(obs.url))
+        # A purchase is a confirmation page the server sent, not a URL a script wrote (history.pushState).
+        terminated = bool(self._success.search(obs.url)) and obs.url == self.driver.document_url
         if terminated:
             info["outcome"] = "purchase"
         truncated = not terminated and self._steps >= self.config.max_steps
@@ -178,10 +193,17 @@ class AsyncShopEnv:
         await self.driver.recover()
         info["recovered"] = True
 
-    async def _observe(self, error: str | None, info: dict) -> Observation:
+    async def _observe(self, error: str | None, info: dict, starting: bool = False) -> Observation:
         t0 = time.perf_counter()
         try:
-            url, html = await self.driver.snapshot()
+            try:
+                url, html = await self.driver.snapshot()
+            except ActionFailed as exc:  # the page left the origin after it loaded; the driver went back
+                if starting:
+                    raise ConnectionError(f"cannot open the start page {self.start_url}: {exc.message}") from None
+                self._fail(info, exc.kind, exc.message)
+                error = error or info["error"]
+                url, html = await self.driver.snapshot()
         except DriverCrashed as exc:
             if info.get("recovered"):
                 raise
@@ -190,7 +212,15 @@ class AsyncShopEnv:
             await self._recover(info)
             url, html = await self.driver.snapshot()
         t1 = time.perf_counter()
-        page = simplify(html, self.simplify_config)
+        if len(html) > MAX_PAGE_CHARS:
+            self._fail(info, "page_too_large", f"the page has {len(html):,} characters; only the first "
+                                               f"{MAX_PAGE_CHARS:,} are shown")
+            error = error or info["error"]
+            html = html[:MAX_PAGE_CHARS]
+        if len(html) > THREAD_SIMPLIFY_CHARS:  # a big page must not stall every other session on this loop
+            page = await asyncio.to_thread(simplify, html, self.simplify_config)
+        else:
+            page = simplify(html, self.simplify_config)
         t2 = time.perf_counter()
         shot = await self.driver.screenshot() if self.config.screenshots else None
         info["timing_ms"].update(observe=(t1 - t0) * 1000, simplify=(t2 - t1) * 1000)

@@ -6,6 +6,7 @@ magnitude faster, which is what training rollouts need. It cannot run JavaScript
 
 from __future__ import annotations
 
+import asyncio
 import time
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -14,7 +15,7 @@ import httpx
 from . import forms
 from .errors import ActionFailed
 from .origin import OriginPolicy
-from .simplify import Element
+from .simplify import MAX_PAGE_CHARS, Element
 
 MAX_REDIRECTS = 10
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -24,6 +25,18 @@ def _normalize(url: str) -> str:
     """As a browser shows it: an empty path is `/`."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/")) if not parts.path else url
+
+
+async def _read_capped(resp: httpx.Response, url: str) -> bytes:
+    """The body, refused (`page_too_large`) once it passes MAX_PAGE_CHARS bytes: nothing past the cap is read."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_PAGE_CHARS:
+            raise ActionFailed("page_too_large", f"{url[:200]} is larger than the {MAX_PAGE_CHARS:,}-byte page limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class HttpDriver:
@@ -71,7 +84,24 @@ class HttpDriver:
         await self._request("GET", url)
         self.last_timing = {"action": 0.0, "navigation": (time.perf_counter() - t0) * 1000}
 
+    @property
+    def document_url(self) -> str:
+        """The URL of the last page the server sent (over HTTP, always the current one)."""
+        return self.url
+
+    async def abandon(self) -> None:
+        """After a timed-out action: nothing to undo, the page only changes when a response has been read whole."""
+
     async def _request(self, method: str, url: str, data: list[tuple[str, str]] | None = None) -> None:
+        """Request `url` and follow redirects, within `timeout_s` in total (httpx's own timeouts are per read, so a
+        server that trickles bytes would otherwise hold the step for as long as it likes)."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._follow(method, url, data)
+        except TimeoutError:
+            raise ActionFailed("navigation_timeout", f"{url[:200]} did not load within {self.timeout_s:g}s") from None
+
+    async def _follow(self, method: str, url: str, data: list[tuple[str, str]] | None) -> None:
         assert self.client is not None, "call start() first"
         for _ in range(MAX_REDIRECTS + 1):
             blocked = self.policy.check(url)
@@ -80,20 +110,26 @@ class HttpDriver:
             try:
                 body = urlencode(data).encode() if data is not None else None
                 headers = {"content-type": "application/x-www-form-urlencoded"} if body is not None else None
-                resp = await self.client.request(method, url, content=body, headers=headers, follow_redirects=False)
+                request = self.client.build_request(method, url, content=body, headers=headers)
+                resp = await self.client.send(request, stream=True, follow_redirects=False)
+                try:
+                    if resp.is_redirect and "location" in resp.headers:
+                        url = urljoin(url, resp.headers["location"])
+                        if resp.status_code in (301, 302, 303):
+                            method, data = "GET", None
+                        continue
+                    ctype = resp.headers.get("content-type", "text/html").split(";")[0].strip().lower()
+                    if ctype not in HTML_TYPES:
+                        raise ActionFailed("navigation_error",
+                                           f"{url} is not a page ({ctype}); downloads are not followed")
+                    raw = await _read_capped(resp, url)
+                finally:
+                    await resp.aclose()
             except httpx.TimeoutException:
                 raise ActionFailed("navigation_timeout", f"{url} timed out after {self.timeout_s}s") from None
             except httpx.HTTPError as exc:
                 raise ActionFailed("navigation_error", f"navigation to {url} failed: {exc}") from None
-            if resp.is_redirect and "location" in resp.headers:
-                url = urljoin(url, resp.headers["location"])
-                if resp.status_code in (301, 302, 303):
-                    method, data = "GET", None
-                continue
-            ctype = resp.headers.get("content-type", "text/html").split(";")[0].strip().lower()
-            if ctype not in HTML_TYPES:
-                raise ActionFailed("navigation_error", f"{url} is not a page ({ctype}); downloads are not followed")
-            self.url, self.html = _normalize(str(resp.url)), resp.text
+            self.url, self.html = _normalize(str(resp.url)), raw.decode(resp.encoding or "utf-8", "replace")
             return
         raise ActionFailed("navigation_error", f"more than {MAX_REDIRECTS} redirects from {url}")
 

@@ -18,6 +18,7 @@ ErrorKind = Literal[
     "navigation_error",    # the request failed (connection refused, bad URL, HTTP error page)
     "needs_javascript",    # the http backend cannot run the element's script
     "browser_crashed",     # the browser or page died; the env relaunched it
+    "page_too_large",      # the page is larger than simplify.MAX_PAGE_CHARS (http: not loaded; browser: cut)
 ]
 
 

@@ -143,6 +143,12 @@ class SimplifiedPage:
         return list(self.elements)
 
 
+MAX_PAGE_CHARS = 5_000_000
+"""The largest page the env reads (characters of HTML; bytes of body on the http backend). Larger pages are refused
+(http) or cut (browser) with `error_kind="page_too_large"`. lxml silently drops text past 10 MB in one node, so the cap
+also keeps every page whole."""
+
+
 def simplify(html: str | bytes, config: SimplifyConfig | None = None) -> SimplifiedPage:
     """Simplify ``html`` and name its interactables. Never raises: junk gives an empty page."""
     cfg = config or SimplifyConfig()
@@ -224,6 +230,7 @@ class _Simplifier:
         self.root = root
         self.cfg = cfg
         self.elements: dict[str, Element] = {}
+        self._next_suffix: dict[tuple[str, ...], int] = {}  # per base name: the first de-duplication suffix to try
         self._ids: dict[str, Any] | None = None
         self._label_for: dict[str, str] | None = None
 
@@ -500,12 +507,18 @@ class _Simplifier:
     def _claim(self, segs: list[str]) -> str:
         """Fit ``segs`` into ``max_name_len`` and make the name unique with ``_2``, ``_3``, ... in document order."""
         limit = self.cfg.max_name_len
+        key = tuple(segs)
+        k = self._next_suffix.get(key, 1)
         name = fit_segments(segs, limit)
-        k = 1
-        while name in self.elements:
+        if k == 1 and name not in self.elements:
+            self._next_suffix[key] = 2
+            return name
+        # Every suffix below `k` is taken already (names are never released), so the search resumes there: each
+        # base name costs O(1) amortised, and 20,000 identical labels take linear time, not quadratic.
+        k = max(k, 2)
+        while (name := fit_segments(segs, limit - len(f"_{k}")) + f"_{k}") in self.elements:
             k += 1
-            suffix = f"_{k}"
-            name = fit_segments(segs, limit - len(suffix)) + suffix
+        self._next_suffix[key] = k + 1
         return name
 
     # ---------------------------------------------------------------------------------------------------- text

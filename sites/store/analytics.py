@@ -2,7 +2,11 @@
 
 Each event has a session id, the layout variant, a timestamp, the request path (with its query) and a small JSON
 payload. Events are buffered in memory and written with one `executemany` per batch (at most `FLUSH_EVERY` events or
-`FLUSH_SECONDS` old), so recording costs a list append under a lock. Reads flush first, so they always see every event.
+`FLUSH_SECONDS` old, and at every purchase), so recording costs a list append under a lock. Reads flush first, so they
+always see every event. With a state file, a crash loses at most the buffered events since the last flush, never those
+up to a purchase.
+
+The `sid` column holds the visitor's analytics id (`StateStore.open_session`), never the session cookie.
 
 Event types, in the order a shopper usually meets them:
 `page_view`, `search` (query + result count), `refine` (department/brand/price/rating changed), `sort`, `paginate`,
@@ -75,7 +79,8 @@ class Analytics:
             if self._closed:
                 return
             self._buffer.append(event)
-            if len(self._buffer) >= FLUSH_EVERY or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            due = len(self._buffer) >= FLUSH_EVERY or time.monotonic() - self._last_flush > FLUSH_SECONDS
+            if due or type == "purchase":
                 self._flush_locked()
 
     def _flush_locked(self) -> None:

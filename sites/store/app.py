@@ -137,12 +137,18 @@ def close_app(app: FastAPI) -> None:
     app.state.store.close()
 
 
-def create_app(catalog_path: str | Path, variant: str = "a", state_path: str | Path | None = None) -> FastAPI:
+def create_app(catalog_path: str | Path, variant: str = "a", state_path: str | Path | None = None,
+               analytics_access: str = "open", analytics_token: str | None = None) -> FastAPI:
     """The store app for one catalog and one layout variant.
 
     The catalog is opened (read-only) here and shared; departments and featured products are computed once.
     `state_path` is a SQLite file for sessions, carts, orders and analytics; None keeps them in memory.
+    `analytics_access` is 'open', 'token' (needs `analytics_token`) or 'off': who may read /api/analytics
+    (`analytics_api.access_mode` picks it from the listening host).
     """
+    if analytics_access not in ("open", "token", "off") or (analytics_access == "token") != bool(analytics_token):
+        raise ValueError("Expect analytics_access 'open' or 'off' without a token, or 'token' with one; actually: "
+                         f"{analytics_access!r} with {'a' if analytics_token else 'no'} token")
     spec = get_variant_spec(variant)
     catalog = Catalog(catalog_path)
     store = StateStore(state_path)
@@ -161,6 +167,8 @@ def create_app(catalog_path: str | Path, variant: str = "a", state_path: str | P
     app.state.store = store
     app.state.analytics = analytics
     app.state.variant = spec
+    app.state.analytics_access = analytics_access
+    app.state.analytics_token = analytics_token
     app.state.departments = catalog.departments()
     app.state.featured = catalog.featured(FEATURED_COUNT)
     image_dir = catalog.meta.get("image_dir")

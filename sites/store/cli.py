@@ -42,6 +42,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 = a free one).")] = 8000,
     variant: Annotated[str, typer.Option(help="Layout variant for A/B tests: a or b.")] = "a",
+    state: Annotated[Path | None, typer.Option(
+        help="SQLite file (WAL) that keeps sessions, carts, orders and analytics across restarts and crashes; "
+             "default: in memory, lost when the server stops.")] = None,
+    analytics_token: Annotated[str | None, typer.Option(
+        envvar="SHOP_R1_ANALYTICS_TOKEN",
+        help="Bearer token required by /api/analytics. Without one the API is open on a loopback --host and off "
+             "on any other.")] = None,
 ) -> None:
     """Serve the store over HTTP until interrupted."""
     from .defaults import default_catalog
@@ -49,4 +56,5 @@ def serve(
 
     if variant not in ("a", "b"):
         raise typer.BadParameter(f"expected 'a' or 'b', got {variant!r}", param_hint="--variant")
-    serve_forever(db or default_catalog(), host=host, port=port, variant=variant)
+    serve_forever(db or default_catalog(), host=host, port=port, variant=variant, state_path=state,
+                  analytics_token=analytics_token)

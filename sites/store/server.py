@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from ..serving import ThreadedServer, serve_foreground
 from .app import close_app, create_app
+from .routers.analytics_api import access_mode
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +25,14 @@ class StoreServer:
     """
 
     def __init__(self, db_path: str | Path, variant: str = "a", host: str = "127.0.0.1", port: int = 0,
-                 state_path: str | Path | None = None, log_level: str = "warning"):
+                 state_path: str | Path | None = None, log_level: str = "warning", analytics_token: str | None = None):
         self.db_path = Path(db_path)
+        self.analytics_token = analytics_token
         self.variant = variant
         self.host = host
         self.port = port
         self.state_path = state_path
         self.log_level = log_level
-        self._app: FastAPI | None = None
         self._app: FastAPI | None = None
         self._http: ThreadedServer | None = None
 
@@ -53,7 +54,9 @@ class StoreServer:
         """Bind, start serving in a daemon thread, and wait until it accepts connections."""
         if self._http is not None and self._http.running:
             return self
-        self._app = create_app(self.db_path, variant=self.variant, state_path=self.state_path)
+        self._app = create_app(self.db_path, variant=self.variant, state_path=self.state_path,
+                               analytics_access=access_mode(self.host, self.analytics_token),
+                               analytics_token=self.analytics_token)
         self._http = ThreadedServer(self._app, self.host, self.port, self.log_level, name="store server")
         try:
             self._http.start(timeout)
@@ -80,12 +83,18 @@ class StoreServer:
 
 
 def serve_forever(db_path: str | Path, host: str = "127.0.0.1", port: int = 8000, variant: str = "a",
-                  state_path: str | Path | None = None) -> None:
-    """Serve the store in the foreground until interrupted (Ctrl-C). Binds only to `host`."""
+                  state_path: str | Path | None = None, analytics_token: str | None = None) -> None:
+    """Serve the store in the foreground until interrupted (Ctrl-C). Binds only to `host`.
+
+    Beyond loopback the analytics API needs `analytics_token` (and is off without one).
+    """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(db_path, variant=variant, state_path=state_path)
-    log.info("store (variant %s) serving %s at http://%s:%d", variant, db_path, host, port)
+    access = access_mode(host, analytics_token)
+    app = create_app(db_path, variant=variant, state_path=state_path, analytics_access=access,
+                     analytics_token=analytics_token)
+    log.info("store (variant %s) serving %s at http://%s:%d; state %s; analytics API %s", variant, db_path, host, port,
+             state_path or "in memory (lost on exit)", access)
     try:
         serve_foreground(app, host, port)
     finally:

@@ -26,13 +26,17 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MAX_QUANTITY = 99  # per cart line; larger requests are refused by the routers, repeated adds are capped here
+SESSION_IDLE_S = 2 * 3600.0  # a session unused this long expires: its id stops working, its cart and memo go
+MAX_SESSIONS = 20_000  # live sessions kept at most; beyond it the least recently seen are expired first
+PURGE_EVERY = 256  # new sessions between two sweeps for expired ones
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
-    sid TEXT PRIMARY KEY,
+    sid TEXT PRIMARY KEY,           -- the cookie: a credential, never shown anywhere
     variant TEXT NOT NULL,
     created REAL NOT NULL,
-    last_seen REAL NOT NULL
+    last_seen REAL NOT NULL,
+    visitor TEXT NOT NULL DEFAULT '' -- the id analytics uses for this visitor: not a credential
 );
 CREATE TABLE IF NOT EXISTS memo (
     sid TEXT NOT NULL,
@@ -60,6 +64,7 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 CREATE INDEX IF NOT EXISTS cart_lines_sid ON cart_lines(sid, id);
 CREATE INDEX IF NOT EXISTS orders_sid ON orders(sid, created);
+CREATE INDEX IF NOT EXISTS sessions_last_seen ON sessions(last_seen);
 """
 
 
@@ -106,10 +111,29 @@ def _options_key(options: dict[str, str]) -> str:
     return json.dumps(dict(sorted(options.items())), ensure_ascii=False)
 
 
-class StateStore:
-    """Sessions, carts and orders for one store server. All methods are thread-safe."""
+@dataclass(frozen=True)
+class Session:
+    """A visitor's session as the server knows it. `sid` is the cookie (a secret); `visitor` is for analytics."""
 
-    def __init__(self, path: str | Path | None = None):
+    sid: str
+    visitor: str
+    fresh: bool  # issued by this request: the response must set the cookie
+
+
+class StateStore:
+    """Sessions, carts and orders for one store server. All methods are thread-safe.
+
+    Session ids are issued only by `open_session`: an id the server did not issue (or one that expired) is never
+    adopted, so a visitor cannot choose another's session (fixation) and a stale cookie starts afresh.
+    """
+
+    def __init__(self, path: str | Path | None = None, idle_s: float = SESSION_IDLE_S,
+                 max_sessions: int = MAX_SESSIONS):
+        if idle_s <= 0 or max_sessions < 1:
+            raise ValueError(f"Expect idle_s > 0 and max_sessions >= 1, actually: {idle_s}, {max_sessions}")
+        self.idle_s = idle_s
+        self.max_sessions = max_sessions
+        self._created_since_purge = 0
         self.path = Path(path) if path is not None else None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +144,9 @@ class StateStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=5000")
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(sessions)")}
+        if columns and "visitor" not in columns:  # a state file from before visitor ids
+            self._conn.execute("ALTER TABLE sessions ADD COLUMN visitor TEXT NOT NULL DEFAULT ''")
         self._conn.executescript(SCHEMA)
         self._closed = False
 
@@ -130,13 +157,57 @@ class StateStore:
         """A fresh unguessable session id (22 URL-safe characters)."""
         return secrets.token_urlsafe(16)
 
-    def touch_session(self, sid: str, variant: str) -> None:
-        """Record that `sid` made a request now, creating the session on first sight."""
+    def open_session(self, sid: str | None, variant: str) -> Session:
+        """The live session `sid` names (its idle clock restarted), or a fresh one when `sid` is unknown or expired."""
         now = time.time()
         with self._lock:
+            if sid:
+                row = self._conn.execute("SELECT visitor, last_seen FROM sessions WHERE sid = ?", (sid,)).fetchone()
+                if row is not None and now - row[1] <= self.idle_s:
+                    self._conn.execute("UPDATE sessions SET last_seen = ? WHERE sid = ?", (now, sid))
+                    return Session(sid=sid, visitor=row[0] or sid, fresh=False)
+                if row is not None:
+                    self._forget_locked([sid])
+            session = Session(sid=self.new_session_id(), visitor="v-" + secrets.token_hex(8), fresh=True)
             self._conn.execute(
-                "INSERT INTO sessions (sid, variant, created, last_seen) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(sid) DO UPDATE SET last_seen = excluded.last_seen", (sid, variant, now, now))
+                "INSERT INTO sessions (sid, variant, created, last_seen, visitor) VALUES (?, ?, ?, ?, ?)",
+                (session.sid, variant, now, now, session.visitor))
+            self._created_since_purge += 1
+            if self._created_since_purge >= PURGE_EVERY:
+                self._purge_locked(now)
+        return session
+
+    def visitor_of(self, sid: str) -> str | None:
+        """The analytics id of the session `sid`, or None when there is no such session."""
+        with self._lock:
+            row = self._conn.execute("SELECT visitor FROM sessions WHERE sid = ?", (sid,)).fetchone()
+        return (row[0] or sid) if row else None
+
+    def purge(self) -> int:
+        """Expire idle sessions now (and the oldest beyond `max_sessions`); returns how many went."""
+        with self._lock:
+            return self._purge_locked(time.time())
+
+    def _purge_locked(self, now: float) -> int:
+        self._created_since_purge = 0
+        stale = [r[0] for r in self._conn.execute("SELECT sid FROM sessions WHERE last_seen < ?", (now - self.idle_s,))]
+        live = self._conn.execute("SELECT count(*) FROM sessions").fetchone()[0] - len(stale)
+        if live > self.max_sessions:
+            stale += [r[0] for r in self._conn.execute(
+                "SELECT sid FROM sessions WHERE last_seen >= ? ORDER BY last_seen LIMIT ?",
+                (now - self.idle_s, live - self.max_sessions))]
+        self._forget_locked(stale)
+        if stale:
+            log.info("expired %d idle sessions", len(stale))
+        return len(stale)
+
+    def _forget_locked(self, sids: list[str]) -> None:
+        """Drop sessions with their carts and memo. Orders stay (they are records of sales)."""
+        for i in range(0, len(sids), 500):
+            chunk = sids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for table in ("sessions", "memo", "cart_lines"):
+                self._conn.execute(f"DELETE FROM {table} WHERE sid IN ({marks})", chunk)
 
     def session_count(self) -> int:
         with self._lock:

@@ -16,6 +16,7 @@ from urllib.parse import quote, quote_from_bytes, urlencode, urlsplit
 import jinja2
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -115,17 +116,19 @@ def request_path(request: Request) -> str:
 
 
 def track(request: Request, type: str, payload: dict[str, Any] | None = None) -> None:
-    """Record an analytics event for this request's session (HEAD requests are not visits and record nothing)."""
+    """Record an analytics event under this visitor's analytics id (HEAD requests are not visits and record nothing).
+
+    The event log never sees the session cookie: its ids identify visitors but open nothing.
+    """
     if request.method == "HEAD":
         return
-    request.app.state.analytics.record(request.state.sid, request.app.state.variant.name, type,
+    request.app.state.analytics.record(request.state.visitor, request.app.state.variant.name, type,
                                        request_path(request), payload)
 
 
 def page_view(request: Request) -> None:
-    """Router dependency of every HTML route: keep the session alive and log a page view (GET only)."""
+    """Router dependency of every HTML route: log a page view (GET only)."""
     store: StateStore = request.app.state.store
-    store.touch_session(request.state.sid, request.app.state.variant.name)
     if request.method == "GET":
         request.state.previous_page = store.swap_memo(request.state.sid, "page", request.url.path)
         track(request, "page_view", {})
@@ -133,15 +136,29 @@ def page_view(request: Request) -> None:
 
 # -- sessions -----------------------------------------------------------------------------------------------------
 
+_ASCII_INT = re.compile(r"[0-9]{1,12}")
+
+
+def ascii_int(raw: str | None) -> int | None:
+    """`raw` as a whole number when it is 1 to 12 ASCII digits (surrounding spaces allowed), else None.
+
+    Stricter than `str.isdigit`/`int`, which accept '²' (and then fail) or '٣', '+3' and '1_0'.
+    """
+    text = (raw or "").strip(" \t")
+    return int(text) if _ASCII_INT.fullmatch(text) else None
+
+
 def valid_sid(value: str | None) -> bool:
     return bool(value) and _SID_RE.fullmatch(value) is not None
 
 
 class SessionMiddleware:
-    """Gives every visitor a random session id in an HttpOnly, SameSite=Lax cookie, and sets security headers.
+    """Gives every visitor a server-issued random session id in an HttpOnly, SameSite=Lax cookie; sets security headers.
 
-    A pure ASGI middleware (no request body buffering). A cookie that is not a well-formed id is replaced, and a query
-    string with raw non-UTF-8 bytes is percent-encoded (Starlette's `request.url` would fail on it).
+    A pure ASGI middleware (no request body buffering). The cookie is honoured only when it names a live session the
+    server issued (`StateStore.open_session`); anything else (a made-up id, an expired one, junk) gets a fresh session
+    and a new cookie. A query string with raw non-UTF-8 bytes is percent-encoded (Starlette's `request.url` would fail
+    on it).
     """
 
     def __init__(self, app: ASGIApp, cookie: str = SESSION_COOKIE):
@@ -152,7 +169,7 @@ class SessionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sid = None
+        given = None
         for name, value in scope.get("headers", ()):
             if name == b"cookie":
                 try:
@@ -160,22 +177,23 @@ class SessionMiddleware:
                 except Exception:  # a malformed Cookie header is the visitor's problem, not a 500
                     continue
                 if self.cookie in jar:
-                    sid = jar[self.cookie].value
+                    given = jar[self.cookie].value
         query = scope.get("query_string", b"")
         try:
             query.decode("utf-8")
         except UnicodeDecodeError:  # raw non-UTF-8 bytes (a client that did not percent-encode): encode them for it
             scope["query_string"] = quote_from_bytes(query, safe="&=+%;/?:@,$!*'()~").encode("ascii")
-        fresh = not valid_sid(sid)
-        if fresh:
-            sid = StateStore.new_session_id()
-        scope.setdefault("state", {})["sid"] = sid
+        app_state = scope["app"].state
+        session = await run_in_threadpool(app_state.store.open_session, given if valid_sid(given) else None,
+                                          app_state.variant.name)
+        state = scope.setdefault("state", {})
+        state["sid"], state["visitor"] = session.sid, session.visitor
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                if fresh:
-                    headers.append("set-cookie", f"{self.cookie}={sid}; Path=/; HttpOnly; SameSite=Lax")
+                if session.fresh:
+                    headers.append("set-cookie", f"{self.cookie}={session.sid}; Path=/; HttpOnly; SameSite=Lax")
                 headers.setdefault("x-content-type-options", "nosniff")
                 headers.setdefault("referrer-policy", "same-origin")
                 headers.setdefault("content-security-policy",

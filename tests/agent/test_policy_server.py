@@ -118,7 +118,7 @@ BAD_BODIES = [
     ({"messages": MESSAGES, "max_tokens": 0}, 400, "max_tokens"),
     ({"messages": MESSAGES, "response_format": {"type": "xml"}}, 400, "response_format.type"),
     ({"messages": MESSAGES, "response_format": {"type": "json_schema"}}, 400, "response_format.json_schema"),
-    ({"messages": MESSAGES, "max_tokens": 100_000}, 400, "messages"),
+    ({"messages": MESSAGES, "max_tokens": 100_000}, 400, "max_tokens"),  # over the server's max_tokens_cap
     ({"messages": MESSAGES, "model": "gpt-4"}, 404, "model"),
     ([1, 2, 3], 400, None),
 ]

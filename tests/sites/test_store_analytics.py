@@ -20,8 +20,11 @@ def app(request, catalog_path):
 
 
 def sid_of(client: TestClient) -> str:
+    """The visitor's analytics id (not its session cookie)."""
     client.get("/")
-    return client.cookies["shop_sid"]
+    visitor = client.app.state.store.visitor_of(client.cookies["shop_sid"])
+    assert visitor is not None and visitor != client.cookies["shop_sid"]
+    return visitor
 
 
 def journey(client: TestClient) -> None:

@@ -77,10 +77,11 @@ def test_memo_swap(store):
 
 
 def test_sessions(store):
-    store.touch_session("s", "a")
-    store.touch_session("s", "a")
-    store.touch_session("t", "b")
-    assert store.session_count() == 2
+    s = store.open_session(None, "a")
+    assert s.fresh and store.open_session(s.sid, "a") == type(s)(sid=s.sid, visitor=s.visitor, fresh=False)
+    t = store.open_session("made-up-by-the-client-0000", "b")
+    assert t.fresh and t.sid != "made-up-by-the-client-0000" and t.visitor not in (s.visitor, t.sid)
+    assert store.session_count() == 2 and store.visitor_of(s.sid) == s.visitor
     assert len(StateStore.new_session_id()) >= 22 and StateStore.new_session_id() != StateStore.new_session_id()
 
 

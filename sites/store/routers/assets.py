@@ -50,7 +50,7 @@ def catalog_image(request: Request, product: Product) -> Path | None:
     return path
 
 
-@router.api_route("/img/{asin}.svg", methods=["GET", "HEAD"], name="image")
+@router.api_route("/img/{asin:path}.svg", methods=["GET", "HEAD"], name="image")
 def image(asin: str, request: Request, catalog: CatalogDep) -> Response:
     product = catalog.get(asin) if 0 < len(asin) <= MAX_ASIN_CHARS else None
     if product is None:

@@ -16,6 +16,7 @@ from ..web import (
     SidDep,
     StateDep,
     VariantDep,
+    ascii_int,
     option_key,
     page_view,
     product_url,
@@ -53,13 +54,8 @@ FormDep = Annotated[dict[str, str], Depends(form_fields)]
 def parse_quantity(raw: str | None, *, name: str = "Quantity") -> tuple[int | None, str | None]:
     """A whole number from 1 to MAX_QUANTITY, or an error message for the visitor."""
     message = f"{name} must be a whole number from 1 to {MAX_QUANTITY}."
-    if raw is None or not raw.strip():
-        return None, message
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        return None, message
-    if not 1 <= value <= MAX_QUANTITY:
+    value = ascii_int(raw)
+    if value is None or not 1 <= value <= MAX_QUANTITY:
         return None, message
     return value, None
 
@@ -145,16 +141,16 @@ def render_cart(request: Request, catalog: Catalog, state: Any, sid: str, *, add
 
 @router.api_route("/cart", methods=["GET", "HEAD"], response_class=HTMLResponse, name="cart")
 def cart_page(request: Request, catalog: CatalogDep, state: StateDep, sid: SidDep, added: str | None = None) -> Any:
-    added_id = int(added) if added and added.isdigit() and len(added) < 12 else None
+    added_id = ascii_int(added)
     return render_cart(request, catalog, state, sid, added=added_id)
 
 
 def _line_id(form: dict[str, str]) -> int:
-    raw = form.get("line_id", "")
-    if not raw.isdigit() or len(raw) > 12:
+    line_id = ascii_int(form.get("line_id"))
+    if line_id is None:
         raise PageError(400, "The form did not say which cart line to change (a “line_id” number).",
                         [("View your cart", "/cart")])
-    return int(raw)
+    return line_id
 
 
 @router.post("/cart/update", name="cart_update")

@@ -121,7 +121,7 @@ def _track_view(request: Request, state: Any, sid: str, product: Product, select
                                         "selection": selection, "from": back})
 
 
-@router.api_route("/product/{asin}", methods=["GET", "HEAD"], response_class=HTMLResponse, name="product")
+@router.api_route("/product/{asin:path}", methods=["GET", "HEAD"], response_class=HTMLResponse, name="product")
 def product_page(
     asin: str,
     request: Request,
