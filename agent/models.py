@@ -114,20 +114,18 @@ def cpu_has_bf16() -> bool:
 
 
 def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:
-    """`auto` is bfloat16 on a GPU and on a CPU with native bf16 (`cpu_has_bf16`), else float32 (emulated bf16
-    matmuls are slow).
+    """`auto` is bfloat16 on a GPU and float32 on CPU (`load_model` picks bf16 on CPU for the bases that run faster
+    in it, where the CPU has native bf16).
 
-    >>> resolve_dtype("bf16"), resolve_dtype("fp32")
-    (torch.bfloat16, torch.float32)
+    >>> resolve_dtype("auto", torch.device("cpu")), resolve_dtype("bf16")
+    (torch.float32, torch.bfloat16)
     """
     if isinstance(dtype, torch.dtype):
         return dtype
     names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
              "fp32": torch.float32, "float32": torch.float32}
     if dtype == "auto":
-        if device is not None and device.type == "cuda":
-            return torch.bfloat16
-        return torch.bfloat16 if device is not None and cpu_has_bf16() else torch.float32
+        return torch.bfloat16 if device is not None and device.type == "cuda" else torch.float32
     if dtype not in names:
         raise ValueError(f"Expect dtype 'auto' or one of {sorted(names)}, actually: {dtype!r}")
     return names[dtype]
@@ -146,6 +144,8 @@ def load_model(model_dir: str | Path, device: str = "auto", dtype: str | torch.d
 
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
+    if dtype == "auto" and dev.type == "cpu":
+        torch_dtype = _cpu_dtype(Path(model_dir))
     adapter_config = Path(model_dir) / "adapter_config.json"
     if adapter_config.is_file():
         model = _load_adapter(Path(model_dir), torch_dtype, merge=merge and not trainable, trainable=trainable)
@@ -159,6 +159,27 @@ def load_model(model_dir: str | Path, device: str = "auto", dtype: str | torch.d
     logger.info("loaded %s on %s (%s, %.1fM parameters)", model_dir, dev, torch_dtype,
                 sum(p.numel() for p in model.parameters()) / 1e6)
     return model
+
+
+def _cpu_dtype(model_dir: Path) -> torch.dtype:
+    """bf16 for a registry base (or an adapter over one) whose `cpu_dtype` says so, on a CPU with native bf16; else
+    fp32. Measured here: SmolLM2-135M prefills 2x faster in bf16, while the 3.9M tiny model decodes 2.5x slower."""
+    import json
+
+    from .base_models import BASES, read_base_name
+
+    name = None
+    source = model_dir / "source.json"
+    if source.is_file():
+        try:
+            name = json.loads(source.read_text(encoding="utf-8")).get("base")
+        except ValueError:
+            name = None
+    elif (model_dir / "adapter_config.json").is_file():
+        name = read_base_name(model_dir)
+    if name in BASES and BASES[name].cpu_dtype == "bf16" and cpu_has_bf16():
+        return torch.bfloat16
+    return torch.float32
 
 
 def adapter_base(model_dir: str | Path) -> Path:

@@ -1,24 +1,24 @@
-"""Training throughput on this machine: SFT tokens/s and GRPO step time for the tiny preset, fp32 vs bf16 autocast.
+"""Training throughput on this machine: SFT tokens/s and GRPO step time, full fine-tuning vs LoRA, for the shipped
+default's base (SmolLM2-135M-Instruct) beside the tiny from-scratch preset (the baseline), at the prompt sizes the
+presets use, all in one run.
 
 - SFT: `training.sft` (TRL `SFTTrainer`, assistant-only loss) on `DATA/sft`, batch 2, `--sft-steps` steps; tokens/s
   is TRL's `num_tokens` (all tokens of the batch, padding excluded) over the wall time of steps 2..N (step 1 warms up).
 - GRPO: `training.grpo.ShopR1GRPOTrainer` with the Shop-R1 reward, α = 0.005 (its extra forward pass included),
-  β = 0.001 (the reference model's forward pass included), G = 8 completions of exactly `--completion` tokens
-  (`min_new_tokens`) for one prompt of exactly `--prompt` tokens per step, `model.generate` sampling at 0.6. The
-  step time is TRL's `step_time` (generation + scoring + forward/backward + optimizer), mean of steps 2..N.
-- fp32: weights and compute in fp32. bf16: fp32 weights, `bf16=True, use_cpu=True` (accelerate's CPU autocast).
-- `--rounds` interleaved rounds (fp32, bf16, fp32, ...); the best and the median round are reported, since a shared
-  machine's load comes and goes.
+  β = 0.001 (the reference forward pass included), G completions of exactly `--completion` tokens
+  (`min_new_tokens`) for one prompt of the preset's size per step. The step time is TRL's `step_time` (generation +
+  scoring + forward/backward + optimizer), mean of steps 2..N (or step 1 alone).
+- bf16 autocast on CPU (`bf16=True, use_cpu=True`), fp32 master weights; LoRA r 16 on every linear layer.
 
-Run: `.venv/bin/python benchmarks/bench_train.py --data runs/tiny/data --model runs/tiny/base`
-(the data from `shop-r1 data build`, the model from `shop-r1 model init --preset tiny`); writes
+Run: `.venv/bin/python benchmarks/bench_train.py --data DATA --tiny TINY_BASE [--smollm2-data DATA2]`: DATA from
+`shop-r1 data build` (counted with the tiny tokenizer), TINY_BASE from `shop-r1 model init --preset tiny`;
+DATA2 is data counted with SmolLM2's tokenizer at its 3072-token budget (default: DATA). Writes
 docs/benchmarks/train.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -32,7 +32,8 @@ import torch
 from training.configs import ShopR1GRPOConfig, ShopR1SFTConfig
 
 
-def sft_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, max_length: int) -> dict[str, float]:
+def sft_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, max_length: int,
+            lora_r: int = 0) -> dict[str, float]:
     from transformers import TrainerCallback
 
     from training.sft import build_sft_trainer
@@ -47,7 +48,7 @@ def sft_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, max_leng
     config = ShopR1SFTConfig(output_dir=str(out), data_dir=str(data), model_dir=str(model), max_steps=steps,
                              per_device_train_batch_size=2, learning_rate=1e-3, logging_steps=1, save_strategy="no",
                              max_length=max_length, use_cpu=True, bf16=bf16, gradient_checkpointing=False,
-                             report_to="none", dataloader_num_workers=0, disable_tqdm=True)
+                             report_to="none", dataloader_num_workers=0, disable_tqdm=True, lora_r=lora_r)
     trainer = build_sft_trainer(config, callbacks=[Clock()])
     trainer.train()
     (t0, n0), (t1, n1) = marks[0], marks[-1]
@@ -55,7 +56,7 @@ def sft_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, max_leng
 
 
 def grpo_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, prompt_tokens: int,
-             completion_tokens: int, group: int) -> dict[str, float]:
+             completion_tokens: int, group: int, lora_r: int = 0) -> dict[str, float]:
     from datasets import Dataset
 
     from training._common import load_data_split, load_processing_class
@@ -85,7 +86,7 @@ def grpo_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, prompt_
         num_generations=group, max_completion_length=completion_tokens,
         generation_kwargs={"min_new_tokens": completion_tokens}, learning_rate=1e-5, logging_steps=1,
         save_strategy="no", use_cpu=True, bf16=bf16, gradient_checkpointing=False, report_to="none",
-        dataloader_num_workers=0, disable_tqdm=True)
+        dataloader_num_workers=0, disable_tqdm=True, lora_r=lora_r)
     trainer = build_grpo_trainer(config, train_dataset=dataset)
     trainer.train()
     times = [h["step_time"] for h in trainer.state.log_history if "step_time" in h]
@@ -96,69 +97,52 @@ def grpo_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, prompt_
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--sft-steps", type=int, default=8)
-    parser.add_argument("--sft-max-length", type=int, default=2048)
-    parser.add_argument("--grpo-steps", type=int, default=3)
-    parser.add_argument("--prompt", type=int, default=512)
+    parser.add_argument("--data", type=Path, required=True, help="data for the tiny model")
+    parser.add_argument("--tiny", type=Path, required=True, help="a `model init --preset tiny` directory")
+    parser.add_argument("--smollm2-data", type=Path, default=None, help="data for SmolLM2 (default: --data)")
+    parser.add_argument("--sft-steps", type=int, default=3)
+    parser.add_argument("--grpo-steps", type=int, default=1)
     parser.add_argument("--completion", type=int, default=64)
-    parser.add_argument("--group", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs/benchmarks/train.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from agent.base_models import ensure_base
 
-    names = ("fp32", "bf16 autocast")
-    runs: dict[str, dict[str, list[dict[str, float]]]] = {"sft": {n: [] for n in names}, "grpo": {n: [] for n in names}}
+    smollm2 = ensure_base("smollm2-135m-instruct")
+    smollm2_data = args.smollm2_data or args.data
+    # (label, model, data, lora_r, SFT max length, GRPO prompt tokens, G): the presets' sizes (tiny-cpu, smollm2)
+    cells = [("tiny (3.9M), full fine-tune", args.tiny, args.data, 0, 1536, 512, 8),
+             ("SmolLM2-135M, LoRA r 16", smollm2, smollm2_data, 16, 3584, 3072, 4),
+             ("SmolLM2-135M, full fine-tune", smollm2, smollm2_data, 0, 3584, 3072, 4)]
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for round_ in range(args.rounds):
-            for name in names:
-                bf16 = name != "fp32"
-                sft = sft_run(args.data, args.model, Path(tmp) / f"sft-{round_}-{bf16}", args.sft_steps, bf16,
-                              args.sft_max_length)
-                grpo = grpo_run(args.data, args.model, Path(tmp) / f"grpo-{round_}-{bf16}", args.grpo_steps, bf16,
-                                args.prompt, args.completion, args.group)
-                runs["sft"][name].append(sft)
-                runs["grpo"][name].append(grpo)
-                print(f"round {round_ + 1} {name}: SFT {sft['tokens_per_s']:.0f} tokens/s, "
-                      f"GRPO step {grpo['step_s']:.2f}s", flush=True)
+        for i, (label, model, data, lora_r, max_length, prompt, group) in enumerate(cells):
+            sft = sft_run(data, model, Path(tmp) / f"sft-{i}", args.sft_steps, True, max_length, lora_r)
+            grpo = grpo_run(data, model, Path(tmp) / f"grpo-{i}", args.grpo_steps, True, prompt, args.completion,
+                            group, lora_r)
+            results.append((label, lora_r, max_length, group, sft, grpo))
+            print(f"{label}: SFT {sft['tokens_per_s']:.0f} tokens/s, GRPO step {grpo['step_s']:.1f}s", flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-
-    init = json.loads((args.model / "init.json").read_text()) if (args.model / "init.json").is_file() else {}
+    base_sft, base_grpo = results[0][4]["tokens_per_s"], results[0][5]["step_s"]
     lines = [
         "# Training throughput (CPU)",
         "",
-        f"`.venv/bin/python benchmarks/bench_train.py --data DATA --model MODEL` on {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads). Model: "
-        f"`{init.get('preset', '?')}` preset, {init.get('parameters', 0) / 1e6:.2f}M parameters, vocab "
-        f"{init.get('vocab_size', '?')}.",
+        f"`.venv/bin/python benchmarks/bench_train.py --data DATA --tiny TINY --smollm2-data DATA2` on "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} "
+        f"threads), bf16 autocast. Baseline: the tiny model, same run; load average {load:.1f} at the end (a shared "
+        "machine: compare the ratios).",
         "",
-        f"{args.rounds} interleaved rounds; load average {load:.1f} at the end (a shared machine).",
-        "",
-        "| precision | SFT tokens/s, best | SFT tokens/s, median | GRPO step (s), best | GRPO step (s), median |",
-        "|---|---|---|---|---|",
+        "| model, training | SFT max length | SFT tokens/s | vs tiny | GRPO prompt + completion, G | GRPO s/step | "
+        "vs tiny |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name in names:
-        sft = [r["tokens_per_s"] for r in runs["sft"][name]]
-        step = [r["step_s"] for r in runs["grpo"][name]]
-        lines.append(f"| {name} | {max(sft):,.0f} | {statistics.median(sft):,.0f} | {min(step):.2f} | "
-                     f"{statistics.median(step):.2f} |")
-    grpo = runs["grpo"]["fp32"][0]
-    lines += [
-        "",
-        f"- SFT: batch 2, sequences up to {args.sft_max_length} tokens (whole sessions), assistant-only loss, "
-        f"steps 2..{args.sft_steps}.",
-        f"- GRPO: G = {args.group} completions of {grpo['completion_tokens']:.0f} tokens for one "
-        f"{grpo['prompt_tokens']}-token prompt per step; α = 0.005 (s(r) forward pass), β = 0.001 (reference "
-        f"forward pass); mean of steps 2..{args.grpo_steps}.",
-    ]
-    per_round = []
-    for name in names:
-        pairs = zip(runs["sft"][name], runs["grpo"][name], strict=True)
-        per_round.append(f"{name} " + ", ".join(f"{a['tokens_per_s']:,.0f} / {b['step_s']:.2f}" for a, b in pairs))
-    lines.append("- Rounds (SFT tokens/s / GRPO step s): " + "; ".join(per_round) + ".")
+    for label, _, max_length, group, sft, grpo in results:
+        lines.append(f"| {label} | {max_length} | {sft['tokens_per_s']:,.0f} | {sft['tokens_per_s'] / base_sft:.3f}× | "
+                     f"{grpo['prompt_tokens']} + {grpo['completion_tokens']:.0f}, {group} | {grpo['step_s']:.1f} | "
+                     f"{grpo['step_s'] / base_grpo:.1f}× |")
+    lines += ["", f"SFT: batch 2 whole sessions, steps 2..{args.sft_steps}. GRPO: one prompt × G completions per step, "
+              f"α = 0.005 and β = 0.001 forward passes included; {args.grpo_steps} step(s)."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

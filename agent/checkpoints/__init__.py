@@ -14,9 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_POLICY_DIR", "default_policy_dir", "default_policy_recipe"]
+__all__ = ["DEFAULT_POLICY_DIR", "TINY_POLICY_DIR", "default_policy_dir", "default_policy_recipe"]
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parent / "default"
+TINY_POLICY_DIR = Path(__file__).resolve().parent / "tiny"
+"""The previous default (a 3.9M-parameter Qwen2 trained from scratch, 7.9 MB): kept as a fast, self-contained shopper
+for tests and as the comparison point of the fidelity table."""
 
 _LAYOUTS = (("adapter_config.json", "adapter_model.safetensors", "tokenizer.json"),
             ("config.json", "model.safetensors", "tokenizer.json"))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from agent import base_models
 from agent.base_models import BASES, BaseModelMissing, ensure_base, find_gguf
@@ -64,6 +65,10 @@ def test_its_tokenizer_has_chatml_with_generation_markers_and_no_default_system(
 def test_it_generates_text_that_reads(converted):
     engine = LocalEngine.from_pretrained(converted, device="cpu")
     assert 130e6 < sum(p.numel() for p in engine.model.parameters()) < 140e6
+    from agent.models import cpu_has_bf16
+
+    expected = torch.bfloat16 if cpu_has_bf16() else torch.float32  # the base's measured CPU dtype, where native
+    assert next(engine.model.parameters()).dtype == expected
     prompt = engine.encode(engine.chat_prompt([{"role": "user", "content": "What is the capital of France?"}]))
     (done,) = engine.generate([GenerationRequest(prompt_ids=tuple(prompt), max_new_tokens=12, temperature=0)])
     assert "Paris" in done.text  # a pretrained model, not a random one

