@@ -8,11 +8,16 @@ One implementation (`AsyncShopEnv`) serves both backends; `ShopEnv` is its synch
 - An invalid action never raises: the page stays as it was, `info["valid"]` is False and `info["error"]` says why.
 - `timeout_s` bounds each action in total (connect, headers, body, scripts); one that runs out is an invalid step
   (`navigation_timeout`), the env returns to the page the action started from, and the session goes on.
+- `ShopEnv` also holds each call to a last-resort deadline (`deadline_s`, by default `4 * timeout_s + 30`) in case
+  something hangs anyway: a `step()` past it is an invalid step (`navigation_timeout`) on the page it started from,
+  and a `reset()` past it raises `ConnectionError` with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import re
 import threading
 import time
@@ -30,6 +35,9 @@ from .simplify import MAX_PAGE_CHARS, SimplifiedPage, SimplifyConfig, simplify
 Backend = Literal["browser", "http"]
 T = TypeVar("T")
 THREAD_SIMPLIFY_CHARS = 200_000  # pages larger than this are simplified on a worker thread, off the event loop
+OVERRUN_RESTORE_S = 20.0  # after a call outlives ShopEnv's deadline: at most timeout_s + this to get back
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -236,6 +244,44 @@ class AsyncShopEnv:
         return {"step": self._steps, "valid": True, "error": None, "error_kind": None, "recovered": False,
                 "outcome": None, "backend": self.backend, "timing_ms": {}}
 
+    def _overrun_result(self, message: str, info: dict | None = None):
+        """The step tuple for a step that outlived ShopEnv's deadline: invalid, on the last page the shopper saw."""
+        assert self._obs is not None
+        info = info or self._info()
+        self._fail(info, "navigation_timeout", message)
+        if self._obs.last_action_error != message:
+            self._obs = dataclasses.replace(self._obs, last_action_error=message)
+        truncated = self._steps >= self.config.max_steps
+        if truncated:
+            info["outcome"] = "truncated"
+        self._done = truncated
+        return self._obs, 0.0, False, truncated, info
+
+    async def _abandon_overrun(self) -> None:
+        """After a call was cancelled past ShopEnv's deadline: give up whatever the driver was doing."""
+        try:
+            async with asyncio.timeout(OVERRUN_RESTORE_S):
+                await self.driver.abandon()
+        except Exception as exc:  # a timeout or a dead browser: the next call recovers or fails clearly
+            log.warning("could not abandon an overrun call: %r", exc)
+
+    async def _recover_overrun(self, message: str):
+        """After ShopEnv's deadline cancelled a step: back to the page the step started from, observed afresh when
+        that works within `timeout_s + OVERRUN_RESTORE_S`, else the last observation as it was."""
+        assert self._obs is not None
+        obs, page = self._obs, self._page
+        info = self._info()
+        try:
+            async with asyncio.timeout(self.config.timeout_s + OVERRUN_RESTORE_S):
+                await self.driver.abandon()
+                if self.driver.url != obs.url:  # the action got through and something after it hung
+                    await self.driver.goto(obs.url)
+                await self._observe(message, info)
+        except Exception as exc:  # a timeout, a failed reload, a dead browser: keep the last observation
+            log.warning("could not reobserve %s after an overrun step: %r", obs.url, exc)
+            self._obs, self._page = obs, page
+        return self._overrun_result(message, info)
+
     async def close(self) -> None:
         """Release the page and, if this env owns it, the browser. Calling it twice is harmless."""
         if self._closed:
@@ -270,9 +316,15 @@ class ShopEnv:
     ...     {"type": "type_and_submit", "name": "search_input", "text": "running shoes"})  # doctest: +SKIP
     """
 
-    def __init__(self, url: str, backend: Backend = "browser", config: EnvConfig | None = None, **kwargs):
+    def __init__(self, url: str, backend: Backend = "browser", config: EnvConfig | None = None, *,
+                 deadline_s: float | None = None, **kwargs):
+        """`deadline_s`: the last-resort bound of one `reset()` or `step()` (None: `4 * timeout_s + 30`). The env's
+        own timeouts fire first; this only catches a call that hangs anyway."""
+        if deadline_s is not None and deadline_s <= 0:
+            raise ValueError(f"Expect deadline_s > 0, actually: {deadline_s}")
         self._loop = _LoopThread()
         self.config = config or EnvConfig()
+        self.deadline_s = deadline_s
 
         async def make() -> AsyncShopEnv:
             return AsyncShopEnv(url, backend, self.config, **kwargs)
@@ -289,13 +341,58 @@ class ShopEnv:
         return self._env.driver
 
     def _deadline(self) -> float:
+        if self.deadline_s is not None:
+            return self.deadline_s
         return self.config.timeout_s * 4 + 30  # the env's own timeouts fire first; this only guards against hangs
 
+    def _outer_limit(self) -> float:
+        """How long the calling thread waits in all: the deadline, the recovery after it, and a margin. Only a loop
+        blocked by synchronous code gets this far."""
+        return self._deadline() + self.config.timeout_s + OVERRUN_RESTORE_S + 10
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        return self._loop.run(self._env.reset(seed=seed, options=options), self._deadline())
+        """As `AsyncShopEnv.reset`; past the deadline, a `ConnectionError` with the reason."""
+        limit = self._deadline()
+        url = (options or {}).get("url", self._env.start_url)
+        message = f"cannot open the start page {url}: reset() did not finish within the env's deadline of {limit:g}s"
+
+        async def bounded():
+            try:
+                return await asyncio.wait_for(self._env.reset(seed=seed, options=options), limit)
+            except TimeoutError:
+                await self._env._abandon_overrun()
+                raise ConnectionError(message) from None
+
+        future = asyncio.run_coroutine_threadsafe(bounded(), self._loop.loop)
+        try:
+            return future.result(self._outer_limit())
+        except TimeoutError:
+            if future.done():  # the call itself raised a TimeoutError (it should not): still the reset failed
+                raise ConnectionError(f"cannot open the start page {url}: {future.exception()!r}") from None
+            future.cancel()
+            raise ConnectionError(message) from None
 
     def step(self, action: Any):
-        return self._loop.run(self._env.step(action), self._deadline())
+        """As `AsyncShopEnv.step`. Never raises for a bad action or a hang: a step past the deadline is an invalid
+        step (`navigation_timeout`) on the page it started from."""
+        limit = self._deadline()
+        message = f"the action did not finish within the env's deadline of {limit:g}s"
+
+        async def bounded():
+            try:
+                return await asyncio.wait_for(self._env.step(action), limit)
+            except TimeoutError:
+                return await self._env._recover_overrun(message)
+
+        future = asyncio.run_coroutine_threadsafe(bounded(), self._loop.loop)
+        try:
+            return future.result(self._outer_limit())
+        except TimeoutError:
+            if future.done():
+                raise
+            future.cancel()  # the loop is stuck: answer from the last observation, without it
+            log.error("the env's event loop did not answer within %gs", self._outer_limit())
+            return self._env._overrun_result(message)
 
     def close(self) -> None:
         if self._closed:
