@@ -188,7 +188,7 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
-    "base": ModelSpec("init", description="random init (zero-shot)"),
+    "base": ModelSpec("init", description="the initial model, zero-shot (random init, or the pretrained base)"),
     "sft": ModelSpec("sft", "base", description="SFT cold start"),
     "rl_binary": ModelSpec("rl", "base", {"reward": "binary", "self_certainty_alpha": 0.0},
                            "GRPO, binary reward, from the initial model"),

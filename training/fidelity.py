@@ -127,7 +127,7 @@ def measure_fidelity(exp: Path, models: dict[str, Path], *, sessions: int = 20, 
                     validity = asyncio.run(measure_step_validity(policy, url, shoppers, steps=validity_steps, seed=0))
                     row[f"validity_{key}"] = validity.as_dict()
                     if key == "shipped":
-                        realism = session_realism(policy, test_data, url, sessions, split="test", seed=1,
+                        realism = session_realism(policy, test_data, url, sessions, split="test", seed=2,
                                                   concurrency=8, max_steps=30)
                         row["sessions"] = {"js": realism["js"], "rates": realism["rates"],
                                            "mean_length": realism["simulated"]["mean_length"],

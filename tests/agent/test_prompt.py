@@ -14,6 +14,7 @@ from agent.prompt import (
     approx_tokens,
     build_messages,
     build_session_chat,
+    compact_system_prompt,
     describe_actions,
     system_prompt,
 )
@@ -78,13 +79,26 @@ class TestSystemPrompt:
             assert example in text
         assert describe_actions() in system_prompt()
 
+    def test_the_compact_prompt_keeps_the_rules_and_names_no_example_values(self) -> None:
+        text = compact_system_prompt("Trailhead Outfitters")
+        assert "Trailhead Outfitters" in text and len(text) < len(system_prompt()) / 2
+        for word in ("click", "type_and_submit", "terminate", "JSON", "`name`", '{"rationale": '):
+            assert word in text, word
+        for example in ("waterproof hiking boots", "product_options.color.navy", "sort by price"):
+            assert example not in text  # small models copy example values verbatim
+
+    def test_an_unknown_system_prompt_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="Expect system 'full' or 'compact'"):
+            PromptConfig(system="long")  # type: ignore[arg-type]
+
 
 class TestRendering:
     def test_layout_multi(self) -> None:
         result = build()
         roles = [m["role"] for m in result.messages]
         assert roles == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
-        assert result.messages[0]["content"] == system_prompt()
+        assert result.messages[0]["content"] == compact_system_prompt()  # the default since SmolLM2
+        assert build(PromptConfig(system="full")).messages[0]["content"] == system_prompt()
         assert [m["content"] for m in result.messages if m["role"] == "assistant"] == [
             format_step(ShopperStep(rationale=h.rationale or "", action=h.action)) for h in HISTORY
         ]

@@ -283,3 +283,27 @@ def test_a_budget_that_leaves_no_room_for_the_page_is_flagged(run_dir: Path, tmp
         roomy = build_datasets([run_dir], tmp_path / "roomy", max_context_tokens=20_000)
     assert roomy["prompt_budget"]["rl_prompt_mean_current_shown"] > 0.9
     assert "leaves little of the page" not in caplog.text
+
+
+def test_rl_rationales_keep_rl_prompts_in_the_sft_layout_and_the_model_remembers(run_dir: Path, tmp_path: Path) -> None:
+    from agent.prompt import compact_system_prompt, load_prompt_config
+    from training._common import save_inference_prompt
+    from training.data import DataConfig
+
+    out = tmp_path / "with-rationales"
+    build_datasets([run_dir], out, config=DataConfig(max_context_tokens=20_000, rl_rationales=True))
+    rows = load_split(out, "rl", "train")
+    later = [row for row in rows if row["step"] > 1]
+    assert later
+    for row in later:
+        turns = [json.loads(m["content"]) for m in row["prompt"] if m["role"] == "assistant"]
+        assert turns and all(list(t) == ["rationale", "action"] and t["rationale"] for t in turns)
+    assert rows[0]["prompt"][0]["content"] == compact_system_prompt()
+    assert load_meta(out)["config"]["rl_rationales"] is True
+    # a GRPO model (include_rationales=None: as its RL data) is then prompted with rationales at inference
+    save_inference_prompt(tmp_path / "model", out, include_rationales=None, history_pages="all")
+    prompt = load_prompt_config(tmp_path / "model")
+    assert prompt.include_rationales and prompt.system == "compact" and prompt.max_context_tokens == 20_000
+    save_inference_prompt(tmp_path / "paper", tmp_path / "blind-none", include_rationales=None, history_pages="all",
+                          fallback_budget=512)
+    assert not load_prompt_config(tmp_path / "paper").include_rationales  # the paper's default
