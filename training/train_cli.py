@@ -19,6 +19,8 @@ from typing import Annotated
 
 import typer
 
+from agent.usage import usage_error
+
 __all__ = ["app", "register_train", "run_stage"]
 
 log = logging.getLogger(__name__)
@@ -31,9 +33,8 @@ SetOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(code)
+def _fail(message: str) -> Exception:
+    return usage_error(message)
 
 
 def run_stage(stage: str, config_path: Path, overrides: list[str], *, online: bool = False) -> Path:
