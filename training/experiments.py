@@ -41,6 +41,8 @@ import typer
 from agent.base_models import BASES, ensure_base
 from agent.usage import usage_error
 
+from .presets import PRESET_DIR
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -56,8 +58,7 @@ __all__ = [
     "run_experiment",
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
-BASE_CONFIG = ROOT / "configs" / "tiny-cpu.yaml"
+BASE_CONFIG = PRESET_DIR / "tiny-cpu.yaml"
 """Every stage starts from this YAML (precision, logging, the paper's β, α, DARS, threshold), then the preset's."""
 
 METRIC_KEYS = ("exact_accuracy", "type_accuracy", "type_macro_f1")

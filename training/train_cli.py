@@ -25,7 +25,8 @@ __all__ = ["app", "register_train", "run_stage"]
 
 log = logging.getLogger(__name__)
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")]
+ConfigOption = Annotated[Path, typer.Option(
+    "--config", "-c", help="YAML config file, or a packaged config by name: tiny-cpu or paper-3b.")]
 OnlineOption = Annotated[bool, typer.Option("--online", help="Roll out in the live store (not in the paper).")]
 SetOption = Annotated[
     list[str] | None,
