@@ -7,13 +7,14 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from sites.store.cli import app as store_app
 
 from .distributed import RayOptionCommand
+from .usage import usage_error
 
 app = typer.Typer(help="shop-r1: simulated shoppers in a real browser, trained with the Shop-R1 recipe.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -21,19 +22,33 @@ app.add_typer(store_app, name="store")
 log = logging.getLogger("shop_r1")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"shop-r1 {version('shop-r1')}")
+        except PackageNotFoundError:  # pragma: no cover - running from a checkout that was never installed
+            typer.echo("shop-r1 (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False) -> None:
+def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+          version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(code)
+def _fail(message: str, param: str | None = None) -> Exception:
+    return usage_error(message, param)
 
 
-Backend = Annotated[str, typer.Option(help="browser (Playwright + Chromium) or http (no browser, faster).")]
+Backend = Annotated[Literal["browser", "http"],
+                    typer.Option(help="browser (Playwright + Chromium) or http (no browser, faster).")]
+Variant = Annotated[Literal["a", "b"], typer.Option(help="Store layout variant with --embedded.")]
 
 
 @app.command(cls=RayOptionCommand)
@@ -41,10 +56,10 @@ def simulate(
     out: Annotated[Path, typer.Option(help="Run directory for traces, run.json, summary.json and report.html.")],
     site: Annotated[str | None, typer.Option(help="URL of the site to shop (same-origin only).")] = None,
     embedded: Annotated[bool, typer.Option(help="Start the local store in-process on a free port.")] = False,
-    variant: Annotated[str, typer.Option(help="Store layout variant with --embedded: a or b.")] = "a",
+    variant: Variant = "a",
     catalog: Annotated[Path | None, typer.Option(help="Catalog DB for --embedded and for sampling intents.")] = None,
     personas: Annotated[Path | None, typer.Option(help="JSONL of {persona, intent}; default: sampled.")] = None,
-    policy: Annotated[str, typer.Option(
+    policy: Annotated[Literal["local", "scripted", "openai"], typer.Option(
         help="local (a model in-process; default: the shipped default shopper on CPU), scripted (rule-based, no "
              "model) or openai (an OpenAI-compatible server).")] = "local",
     model: Annotated[str | None, typer.Option(
@@ -70,22 +85,19 @@ def simulate(
 ) -> None:
     """Run simulated shopper sessions and record their traces."""
     if (site is None) == (not embedded):
-        raise _fail("give exactly one of --site URL or --embedded")
-    if variant not in ("a", "b"):
-        raise _fail(f"--variant: expected a or b, got {variant!r}")
-    if backend not in ("browser", "http"):
-        raise _fail(f"--backend: expected browser or http, got {backend!r}")
+        raise _fail(f"Expect exactly one of --site URL or --embedded, actually: {'both' if embedded else 'neither'}")
     if out.exists() and any((out / "sessions").glob("*.jsonl")):
-        raise _fail(f"{out} already holds a run; choose a new --out")
+        raise _fail(f"Expect a new run directory, actually: {out} already holds a run", "--out")
     if site is not None:
         from envs.origin import origin_of
 
         try:
             origin_of(site)
         except ValueError as exc:
-            raise _fail(f"--site: {exc}") from None
+            raise _fail(str(exc), "--site") from None
     if site is not None and personas is None and catalog is None:  # embedded runs sample from their own catalog
-        raise _fail("with --site, give --personas FILE.jsonl (or --catalog DB to sample intents from)")
+        raise _fail("Expect --personas FILE.jsonl (or --catalog DB to sample intents from) with --site, actually: "
+                    "neither")
     from .session import RunConfig
 
     try:
@@ -190,7 +202,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Run directory (a fresh one is made inside it).")] = Path("runs/demo"),
     sessions: Annotated[int, typer.Option(min=1, help="How many shoppers.")] = 4,
     concurrency: Annotated[int, typer.Option(min=1, help="Shoppers at once.")] = 4,
-    policy: Annotated[str, typer.Option(
+    policy: Annotated[Literal["local", "scripted"], typer.Option(
         help="local (the shipped default shopper, on CPU) or scripted (rule-based).")] = "local",
     seed: Annotated[int, typer.Option(help="Seed for personas and shoppers.")] = 0,
 ) -> None:
@@ -209,7 +221,7 @@ def demo(
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written by simulate.")]) -> None:
     """Write RUN_DIR/report.html: sessions, steps with screenshots, funnel, action mix."""
     if not (run_dir / "sessions").is_dir():
-        raise _fail(f"{run_dir} is not a run directory (no sessions/ inside)")
+        raise _fail(f"Expect a run directory written by simulate, actually: {run_dir} has no sessions/ inside")
     try:
         _write_report(run_dir)
     except ValueError as exc:

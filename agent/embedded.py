@@ -1,4 +1,10 @@
-"""The local store started in-process on a free port (`--embedded`)."""
+"""The local store started in-process on a free port (`--embedded`), and the Gymnasium env that owns one.
+
+`import agent` registers `shop_r1/EmbeddedStore-v0`: a `ShopEnv` that starts its own store and stops it on `close()`.
+
+>>> import gymnasium, agent                                                           # doctest: +SKIP
+>>> env = gymnasium.make("shop_r1/EmbeddedStore-v0", backend="http", variant="b")    # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,10 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from envs.env import Backend, EnvConfig, ShopEnv
+from envs.registration import EMBEDDED_STORE_ID, register_once
 
 log = logging.getLogger(__name__)
 
@@ -20,3 +30,31 @@ def embedded_store(variant: str = "a", catalog: str | Path | None = None) -> Ite
     with StoreServer(path, variant=variant) as server:
         log.info("embedded store (variant %s) at %s", variant, server.url)
         yield server.url, path
+
+
+class EmbeddedShopEnv(ShopEnv):
+    """A `ShopEnv` on its own local store (layout `variant` "a" or "b", `catalog` or the cached default catalog),
+    served on a free loopback port for as long as the env is open. `site_url` is the store's URL."""
+
+    def __init__(self, backend: Backend = "browser", config: EnvConfig | None = None, *, variant: str = "a",
+                 catalog: str | Path | None = None, **kwargs: Any):
+        if variant not in ("a", "b"):
+            raise ValueError(f"Expect variant 'a' or 'b', actually: {variant!r}")
+        self._store = contextlib.ExitStack()
+        self.site_url, self.catalog = self._store.enter_context(embedded_store(variant, catalog))
+        try:
+            super().__init__(self.site_url, backend, config, **kwargs)
+        except BaseException:
+            self._store.close()
+            raise
+
+    def close(self) -> None:
+        """Close the env, then stop its store. Calling it twice is harmless."""
+        try:
+            super().close()
+        finally:
+            self._store.close()
+
+
+def register_envs() -> None:
+    register_once(EMBEDDED_STORE_ID, "agent.embedded:EmbeddedShopEnv")

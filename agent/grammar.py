@@ -28,6 +28,8 @@ from typing import Any
 
 import torch
 
+from .schema import page_names
+
 __all__ = ["ActionGrammar", "ActionLogitsProcessor", "TokenTable", "grammar_for_elements"]
 
 _ESCAPES = frozenset('"\\/bfnrt')
@@ -211,9 +213,9 @@ class ActionGrammar:
 
 
 def grammar_for_elements(elements: Sequence[Any], **kwargs: Any) -> ActionGrammar:
-    """The grammar of a page: its clickable elements and its text inputs (`envs.observation.ElementRef`s)."""
-    clickable = tuple(e.name for e in elements if e.kind == "clickable")
-    inputs = tuple(e.name for e in elements if e.kind == "input")
+    """The grammar of a page: its clickable elements and its text inputs (`envs.observation.ElementRef`s), the same
+    names `agent.schema.page_names` puts in the served schema's enums."""
+    clickable, inputs = page_names(elements)
     return ActionGrammar(clickable=clickable, inputs=inputs, **kwargs)
 
 

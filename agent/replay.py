@@ -201,7 +201,7 @@ def replay(
 def replay_command(
     session_jsonl: Annotated[Path, typer.Argument(metavar="SESSION_JSONL", help="A session trace (.jsonl) to replay.")],
     site: Annotated[str, typer.Option("--site", metavar="URL", help="The site to replay it on, e.g. the B variant.")],
-    backend: Annotated[str, typer.Option("--backend", help="browser or http.")] = "browser",
+    backend: Annotated[Literal["browser", "http"], typer.Option("--backend", help="The env backend.")] = "browser",
 ) -> None:
     """Replay a recorded session against a site. Exit 0: no divergence; 1: diverged; 2: bad input."""
     if not session_jsonl.is_file():

@@ -31,6 +31,8 @@ __all__ = [
     "ShopperStep",
     "format_action",
     "format_step",
+    "page_names",
+    "page_names_from_schema",
     "parse_step",
     "response_format",
     "shopper_step_json_schema",
@@ -123,7 +125,20 @@ def format_step(step: ShopperStep) -> str:
 # JSON Schema
 
 
-def _action_branch(model: type[BaseModel], *, lengths: bool) -> dict[str, Any]:
+def page_names(elements: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names a step may use on a page: `(clickable, inputs)` from its `envs.observation.ElementRef`s, blank
+    names dropped and duplicates kept once, in page order. The local grammar and the served schema both use this.
+
+    >>> from envs.observation import ElementRef
+    >>> page_names([ElementRef("search", "input"), ElementRef("cart", "clickable"), ElementRef("cart", "clickable")])
+    (('cart',), ('search',))
+    """
+    clickable = tuple(dict.fromkeys(e.name for e in elements if e.kind == "clickable" and e.name.strip()))
+    inputs = tuple(dict.fromkeys(e.name for e in elements if e.kind == "input" and e.name.strip()))
+    return clickable, inputs
+
+
+def _action_branch(model: type[BaseModel], *, lengths: bool, names: tuple[str, ...] | None = None) -> dict[str, Any]:
     raw = model.model_json_schema()
     properties: dict[str, Any] = {}
     for key, prop in raw["properties"].items():
@@ -133,7 +148,9 @@ def _action_branch(model: type[BaseModel], *, lengths: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "string"}
         if "description" in prop:
             out["description"] = prop["description"]
-        if lengths:
+        if key == "name" and names is not None:
+            out["enum"] = list(names)
+        elif lengths:
             out.update({k: prop[k] for k in ("minLength", "maxLength") if k in prop})
         properties[key] = out
     summary = (model.__doc__ or "").strip().split("\n\n")[0]
@@ -146,7 +163,8 @@ def _action_branch(model: type[BaseModel], *, lengths: bool) -> dict[str, Any]:
     }
 
 
-def shopper_step_json_schema(*, lengths: bool = False) -> dict[str, Any]:
+def shopper_step_json_schema(*, lengths: bool = False, clickable: tuple[str, ...] | None = None,
+                             inputs: tuple[str, ...] | None = None) -> dict[str, Any]:
     """A self-contained JSON Schema of a step: no `$ref`, `$defs`, `oneOf`, `const`, `default` or `discriminator`.
 
     It sits in the subset that both OpenAI strict structured outputs and vLLM's guided decoding backends accept:
@@ -156,22 +174,33 @@ def shopper_step_json_schema(*, lengths: bool = False) -> dict[str, Any]:
     `lengths=True` adds `minLength`/`maxLength` (vLLM honours them and they bound runaway strings; OpenAI strict mode
     rejects them, hence off by default). A non-blank rationale is checked by `parse_step`, not by the schema.
 
+    `clickable` and `inputs` make the schema page-exact: a click's `name` is an `enum` of `clickable`, a
+    type_and_submit's an `enum` of `inputs` (see `page_names`), and an empty tuple drops that action's branch (an
+    `enum` may not be empty). `None` leaves the name a free string.
+
     >>> schema = shopper_step_json_schema()
     >>> schema["required"], [b["properties"]["type"]["enum"][0] for b in schema["properties"]["action"]["anyOf"]]
     (['rationale', 'action'], ['click', 'type_and_submit', 'terminate'])
     >>> "$ref" in json.dumps(schema)
     False
+    >>> page = shopper_step_json_schema(clickable=("cart", "home"), inputs=())
+    >>> [b["properties"].get("name", {}).get("enum") for b in page["properties"]["action"]["anyOf"]]
+    [['cart', 'home'], None]
     """
     rationale: dict[str, Any] = {"type": "string", "description": "A short first-person rationale for the action."}
     if lengths:
         rationale.update(minLength=1, maxLength=MAX_RATIONALE_LEN)
+    names = {"click": clickable, "type_and_submit": inputs, "terminate": None}
+    branches = [_action_branch(model, lengths=lengths, names=names[kind])
+                for kind, model in zip(ACTION_TYPES, ACTION_MODELS, strict=True)
+                if names[kind] is None or names[kind]]
     return {
         "type": "object",
         "properties": {
             "rationale": rationale,
             "action": {
                 "description": "The next action: exactly one of click, type_and_submit, terminate.",
-                "anyOf": [_action_branch(model, lengths=lengths) for model in ACTION_MODELS],
+                "anyOf": branches,
             },
         },
         "required": ["rationale", "action"],
@@ -179,19 +208,61 @@ def shopper_step_json_schema(*, lengths: bool = False) -> dict[str, Any]:
     }
 
 
+def page_names_from_schema(schema: Any) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """The inverse of `shopper_step_json_schema` on names: `(clickable, inputs)` as the schema allows them.
+
+    `None` means any name (no `enum`), an empty tuple that the action type is absent. Raises `ValueError` ("Expect
+    ..., actually: ...") when the schema is not the step schema's shape, so a server can answer 400.
+
+    >>> page_names_from_schema(shopper_step_json_schema(clickable=("cart",), inputs=()))
+    (('cart',), ())
+    >>> page_names_from_schema(shopper_step_json_schema())
+    (None, None)
+    """
+    try:
+        branches = schema["properties"]["action"]["anyOf"]
+    except (KeyError, TypeError):
+        raise ValueError("Expect a shopper_step schema with properties.action.anyOf, actually: "
+                         f"{_short(schema)}") from None
+    if not isinstance(branches, list) or not branches:
+        raise ValueError(f"Expect properties.action.anyOf to be a non-empty list, actually: {_short(branches)}")
+    found: dict[str, tuple[str, ...] | None] = {}
+    for branch in branches:
+        try:
+            properties = branch["properties"]
+            (kind,) = properties["type"]["enum"]
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("Expect each action branch to have properties.type.enum with one action type, actually: "
+                             f"{_short(branch)}") from None
+        if kind not in ACTION_TYPES or kind in found:
+            raise ValueError(f"Expect each of {', '.join(ACTION_TYPES)} at most once, actually: {kind!r}")
+        enum = properties.get("name", {}).get("enum") if isinstance(properties.get("name"), dict) else None
+        if enum is not None and (not isinstance(enum, list) or not enum
+                                 or not all(isinstance(n, str) and n.strip() for n in enum)):
+            raise ValueError(f"Expect the {kind} name enum to be a non-empty list of non-blank strings, actually: "
+                             f"{_short(enum)}")
+        found[kind] = tuple(dict.fromkeys(enum)) if enum is not None else None
+    return found.get("click", ()), found.get("type_and_submit", ())
+
+
 _SCHEMA_CACHE: dict[bool, dict[str, Any]] = {}
 
 
-def response_format(*, strict: bool = True, lengths: bool = False) -> dict[str, Any]:
-    """`response_format` for the openai client (and vLLM's OpenAI-compatible server).
+def response_format(*, strict: bool = True, lengths: bool = False, clickable: tuple[str, ...] | None = None,
+                    inputs: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """`response_format` for the openai client (and vLLM's OpenAI-compatible server). Give the page's `clickable`
+    and `inputs` (`page_names`) for a page-exact schema; `shop-r1 serve-policy` enforces either kind.
 
     >>> rf = response_format()
     >>> rf["type"], rf["json_schema"]["name"], rf["json_schema"]["strict"]
     ('json_schema', 'shopper_step', True)
     """
-    if lengths not in _SCHEMA_CACHE:
-        _SCHEMA_CACHE[lengths] = shopper_step_json_schema(lengths=lengths)
-    schema = copy.deepcopy(_SCHEMA_CACHE[lengths])
+    if clickable is not None or inputs is not None:
+        schema = shopper_step_json_schema(lengths=lengths, clickable=clickable, inputs=inputs)
+    else:
+        if lengths not in _SCHEMA_CACHE:
+            _SCHEMA_CACHE[lengths] = shopper_step_json_schema(lengths=lengths)
+        schema = copy.deepcopy(_SCHEMA_CACHE[lengths])
     return {"type": "json_schema", "json_schema": {"name": "shopper_step", "schema": schema, "strict": strict}}
 
 

@@ -13,9 +13,11 @@ import shutil
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+
+from .usage import usage_error
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def serve_policy_command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
     max_batch: Annotated[int, typer.Option("--max-batch", min=1,
                                            help="Most requests per generate (vllm: --max-num-seqs).")] = 8,
-    device: Annotated[str, typer.Option(help="transformers engine: auto, cpu or cuda.")] = "auto",
+    device: Annotated[Literal["auto", "cpu", "cuda"], typer.Option(help="transformers engine: the device.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16 or fp32.")] = "auto",
     engine: Annotated[Engine, typer.Option(help="transformers (in this process) or vllm (exec `vllm serve`).")]
     = Engine.transformers,
@@ -95,10 +97,9 @@ def serve_policy_command(
     if engine is Engine.vllm:
         launcher = _vllm_launcher()
         if launcher is None and not dry_run:
-            typer.echo("Error: vLLM is not installed here (no `vllm` on PATH, no `vllm` module). Install it on a GPU "
-                       "machine (`pip install vllm`, or `pip install -e '.[vllm]'`), or use --engine transformers.",
-                       err=True)
-            raise typer.Exit(code=2)
+            raise usage_error("Expect vLLM for --engine vllm, actually: vLLM is not installed here (no `vllm` on "
+                              "PATH, no `vllm` module). Install it on a GPU machine (`pip install vllm`, or "
+                              "`pip install -e '.[vllm]'`), or use --engine transformers.", "--engine")
         argv = vllm_command(model, served_model_name=name, host=host, port=port, max_model_len=max_model_len,
                             max_batch=max_batch, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
                             structured_backend=structured_backend, launcher=launcher)

@@ -7,8 +7,9 @@ a batch generates, new requests queue up and form the next batch.
 Supported: `messages` (text content), `temperature` (default 1.0, as OpenAI), `top_p`, `max_tokens` /
 `max_completion_tokens`, `n=1`, `seed`, `stop`, `response_format`. `response_format` is accepted (`text`,
 `json_object`, `json_schema`); the shopper-step schema (`agent.schema.response_format`, name `shopper_step`) is
-enforced while decoding with `agent.grammar.ActionGrammar` (any non-blank name: the server does not see the page's
-elements), other formats are only checked after generation. The verdict (constrained or not, valid or not, checked
+enforced while decoding with `agent.grammar.ActionGrammar`: names are the `enum`s the schema lists (a page-exact
+schema, as the `openai` policy sends), or any non-blank name where it lists none. Other formats are only checked
+after generation. The verdict (constrained or not, valid or not, checked
 with `parse_step` or as JSON) is returned in the extra response field `shop_r1.structured`. Streaming, tools,
 logprobs and `n > 1` are not supported. Bad request bodies get a 400 in OpenAI's error shape
 (`{"error": {"message", "type", "param", "code"}}`), never a 500.
@@ -44,7 +45,7 @@ from sites.serving import ThreadedServer, serve_foreground
 
 from .grammar import ActionGrammar
 from .models import Completion, GenerationRequest, LocalEngine
-from .schema import ParseError, parse_step
+from .schema import ParseError, page_names_from_schema, parse_step
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ class ServerStats:
     response_formats: Counter[str] = field(default_factory=Counter)
     structured_valid: int = 0
     structured_invalid: int = 0
+    page_schemas: int = 0
 
     def record_batch(self, size: int) -> None:
         self.batches += 1
@@ -229,6 +231,7 @@ class ServerStats:
             "response_formats": dict(self.response_formats),
             "structured_valid": self.structured_valid,
             "structured_invalid": self.structured_invalid,
+            "page_schemas": self.page_schemas,
             "latency_p50_s_recent": round(lat[len(lat) // 2], 4) if lat else None,
             "latency_p90_s_recent": round(lat[int(len(lat) * 0.9)], 4) if lat else None,
         }
@@ -341,15 +344,42 @@ def _is_shopper_schema(fmt: ResponseFormat | None) -> bool:
             and fmt.json_schema.name == SHOPPER_SCHEMA_NAME)
 
 
-def _structured_verdict(fmt: ResponseFormat | None, text: str, constrained: bool = False) -> dict[str, Any] | None:
+def _shopper_grammar(fmt: ResponseFormat | None) -> ActionGrammar | None:
+    """The grammar that enforces a shopper-step `response_format`: the names its schema lists as `enum`s (None for
+    other formats). A shopper_step schema of another shape is a 400."""
+    if not _is_shopper_schema(fmt):
+        return None
+    assert fmt is not None and fmt.json_schema is not None
+    if fmt.json_schema.json_schema is None:
+        return ActionGrammar()
+    try:
+        clickable, inputs = page_names_from_schema(fmt.json_schema.json_schema)
+    except ValueError as exc:
+        raise APIError(400, str(exc), param="response_format.json_schema.schema") from None
+    return ActionGrammar(clickable=clickable, inputs=inputs)
+
+
+def _name_error(step: Any, grammar: ActionGrammar | None) -> str | None:
+    """Why a parsed step's name is not one the schema allows (None when it is, or when names are free)."""
+    action = step.action
+    if grammar is None or action.type == "terminate":
+        return None
+    allowed = grammar.clickable if action.type == "click" else grammar.inputs
+    if allowed is None or action.name in allowed:
+        return None
+    return f"Expect a {action.type} name from the schema's enum, actually: {action.name!r}"
+
+
+def _structured_verdict(fmt: ResponseFormat | None, text: str, grammar: ActionGrammar | None = None
+                        ) -> dict[str, Any] | None:
     """The output checked against the requested format (`constrained`: whether decoding enforced it)."""
     if fmt is None or fmt.type == "text":
         return None
-    verdict: dict[str, Any] = {"response_format": fmt.label(), "constrained": constrained}
+    verdict: dict[str, Any] = {"response_format": fmt.label(), "constrained": grammar is not None}
     if _is_shopper_schema(fmt):
         parsed = parse_step(text)
-        verdict.update(valid=not isinstance(parsed, ParseError),
-                       error=str(parsed) if isinstance(parsed, ParseError) else None, checked=SHOPPER_SCHEMA_NAME)
+        error = str(parsed) if isinstance(parsed, ParseError) else _name_error(parsed, grammar)
+        verdict.update(valid=error is None, error=error, checked=SHOPPER_SCHEMA_NAME)
         return verdict
     try:
         json.loads(text)
@@ -435,6 +465,9 @@ def create_policy_app(
                 raise APIError(400, "Expect response_format.json_schema with type json_schema, actually: missing",
                                param="response_format.json_schema")
             stats.response_formats[body.response_format.label()] += 1
+        grammar = _shopper_grammar(body.response_format)
+        if grammar is not None and (grammar.clickable is not None or grammar.inputs is not None):
+            stats.page_schemas += 1
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()}
                     for m in body.messages]
         size = sum(len(m["content"].encode("utf-8", "replace")) for m in messages)
@@ -460,13 +493,12 @@ def create_policy_app(
         if limit is not None:
             max_new = min(max_new, limit - len(ids))
         temperature = 1.0 if body.temperature is None else body.temperature
-        grammar = ActionGrammar() if _is_shopper_schema(body.response_format) else None
         gen = GenerationRequest(prompt_ids=tuple(ids), max_new_tokens=max_new, temperature=temperature,
                                 top_p=1.0 if body.top_p is None else body.top_p, seed=body.seed,
                                 stop=body.stop_strings(), grammar=grammar)
         stats.requests += 1
         completion, batch_size = await request.app.state.batcher.submit(gen)
-        verdict = _structured_verdict(body.response_format, completion.text, constrained=grammar is not None)
+        verdict = _structured_verdict(body.response_format, completion.text, grammar)
         if verdict is not None and verdict["checked"] == SHOPPER_SCHEMA_NAME:
             if verdict["valid"]:
                 stats.structured_valid += 1

@@ -1,6 +1,7 @@
-"""The shopping environment, Gymnasium-style: `reset()` → `(obs, info)`, `step(action)` → 5-tuple.
+"""The shopping environment: `reset()` → `(obs, info)`, `step(action)` → 5-tuple.
 
-One implementation (`AsyncShopEnv`) serves both backends; `ShopEnv` is its synchronous face.
+One implementation (`AsyncShopEnv`) serves both backends; `ShopEnv` is its synchronous face and a `gymnasium.Env`
+(registered as `shop_r1/Store-v0`, see `envs.registration`).
 
 - `terminated`: the shopper bought something (the URL matches `success_url`) or chose `terminate`.
 - `truncated`: the step budget ran out.
@@ -26,11 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import gymnasium as gym
+
 from .actions import ActionError, Click, Terminate, TypeAndSubmit, parse_action
 from .errors import ActionFailed, DriverCrashed
 from .observation import ElementRef, Observation
 from .origin import OriginPolicy
 from .simplify import MAX_PAGE_CHARS, SimplifiedPage, SimplifyConfig, simplify
+from .spaces import ActionSpace, ObservationSpace
 
 Backend = Literal["browser", "http"]
 T = TypeVar("T")
@@ -305,10 +309,17 @@ class _LoopThread:
         if self.loop.is_running():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(timeout=10)
+        if not self.thread.is_alive() and not self.loop.is_closed():
+            self.loop.close()
 
 
-class ShopEnv:
-    """The synchronous env. Same arguments and behaviour as `AsyncShopEnv`.
+class ShopEnv(gym.Env[Observation, dict]):
+    """The synchronous env, a `gymnasium.Env`. Same arguments and behaviour as `AsyncShopEnv`.
+
+    - `observation_space`: every `Observation` (`envs.spaces.ObservationSpace`).
+    - `action_space`: the paper's three actions as dicts, JSON strings or action models (`envs.spaces.ActionSpace`);
+      `env.action_space.sample(mask=obs)` draws an action that is valid on the page `obs`.
+    - No render modes: `Observation.html` is what the shopper sees; `EnvConfig(screenshots=True)` attaches a PNG.
 
     >>> env = ShopEnv("http://127.0.0.1:8000/", backend="http")          # doctest: +SKIP
     >>> obs, info = env.reset()                                           # doctest: +SKIP
@@ -316,20 +327,31 @@ class ShopEnv:
     ...     {"type": "type_and_submit", "name": "search_input", "text": "running shoes"})  # doctest: +SKIP
     """
 
+    metadata: dict[str, Any] = {"render_modes": []}
+
     def __init__(self, url: str, backend: Backend = "browser", config: EnvConfig | None = None, *,
-                 deadline_s: float | None = None, **kwargs):
+                 deadline_s: float | None = None, render_mode: str | None = None, **kwargs):
         """`deadline_s`: the last-resort bound of one `reset()` or `step()` (None: `4 * timeout_s + 30`). The env's
         own timeouts fire first; this only catches a call that hangs anyway."""
+        if render_mode is not None:
+            raise ValueError(f"Expect render_mode None (ShopEnv has no render modes), actually: {render_mode!r}")
         if deadline_s is not None and deadline_s <= 0:
             raise ValueError(f"Expect deadline_s > 0, actually: {deadline_s}")
-        self._loop = _LoopThread()
+        self.observation_space = ObservationSpace()
+        self.action_space = ActionSpace()
         self.config = config or EnvConfig()
         self.deadline_s = deadline_s
+        self._closed = True  # until the inner env exists, close() has nothing to release
+        self._loop = _LoopThread()
 
         async def make() -> AsyncShopEnv:
             return AsyncShopEnv(url, backend, self.config, **kwargs)
 
-        self._env = self._loop.run(make())
+        try:
+            self._env = self._loop.run(make())
+        except BaseException:
+            self._loop.stop()
+            raise
         self._closed = False
 
     @property
@@ -351,7 +373,14 @@ class ShopEnv:
         return self._deadline() + self.config.timeout_s + OVERRUN_RESTORE_S + 10
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """As `AsyncShopEnv.reset`; past the deadline, a `ConnectionError` with the reason."""
+        """Start a new visitor (fresh cookies) on the start URL, or on `options["url"]` (same origin only); past the
+        deadline, a `ConnectionError` with the reason.
+
+        What a seed means here: the site serves every new visitor the same pages, so the first observation does
+        not depend on it. `seed` seeds `self.np_random` (Gymnasium's contract) for code that draws from it; the
+        env itself draws nothing at random. Who the shopper is and what they want come from the agent, not the env.
+        """
+        super().reset(seed=seed)
         limit = self._deadline()
         url = (options or {}).get("url", self._env.start_url)
         message = f"cannot open the start page {url}: reset() did not finish within the env's deadline of {limit:g}s"
@@ -395,6 +424,7 @@ class ShopEnv:
             return self._env._overrun_result(message)
 
     def close(self) -> None:
+        """Release the page, the browser (if this env owns it) and the event loop. Calling it twice is harmless."""
         if self._closed:
             return
         self._closed = True
@@ -402,9 +432,3 @@ class ShopEnv:
             self._loop.run(self._env.close(), 60)
         finally:
             self._loop.stop()
-
-    def __enter__(self) -> ShopEnv:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

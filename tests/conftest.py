@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Usage errors are typer's boxed messages: keep them on one line in test output so substrings are found.
+os.environ.setdefault("COLUMNS", "400")
 
 
 @pytest.fixture(scope="session")

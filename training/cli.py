@@ -12,9 +12,11 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+from agent.usage import usage_error
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +25,8 @@ __all__ = ["register"]
 _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(code)
+def _fail(message: str, param: str | None = None) -> Exception:
+    return usage_error(message, param)
 
 
 @contextmanager
@@ -136,12 +137,13 @@ def model_init(
              "random-init model of --preset.")] = None,
     corpus: Annotated[Path | None, typer.Option(
         help="Data directory whose SFT/RL train text trains the tokenizer (--preset only).")] = None,
-    preset: Annotated[str, typer.Option(help="Architecture: tiny (~4M parameters) or micro (tests).")] = "tiny",
+    preset: Annotated[Literal["tiny", "micro"], typer.Option(
+        help="Architecture: tiny (~4M parameters) or micro (tests).")] = "tiny",
     seed: Annotated[int, typer.Option(help="Seed of the random init.")] = 0,
     vocab_size: Annotated[int | None, typer.Option(min=259, help="BPE vocabulary (default: the preset's).")] = None,
 ) -> None:
     """A pretrained base made ready to train (--base), or a random-init Qwen2 with a BPE trained on the corpus."""
-    from .modeling import PRESETS, init_model
+    from .modeling import init_model
 
     if base is not None:
         _init_base(base, out)
@@ -149,8 +151,6 @@ def model_init(
     with _user_errors():
         if corpus is None:
             raise ValueError("--corpus: expected a data directory to train the tokenizer on (or pass --base)")
-        if preset not in PRESETS:
-            raise ValueError(f"--preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
         if not (corpus / "meta.json").is_file():
             raise ValueError(f"--corpus {corpus}: not a data directory (no meta.json); run `shop-r1 data build`")
         info = init_model(preset, corpus, out, seed=seed, vocab_size=vocab_size)
@@ -168,8 +168,7 @@ def _init_base(base: str, out: Path) -> None:
     try:
         cached = ensure_base(base)
     except BaseModelMissing as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(str(exc), "--base") from None
     with _user_errors():
         if out.resolve() != cached.resolve():
             if out.exists() and any(out.iterdir()):
@@ -191,15 +190,17 @@ def eval_command(
     data: Annotated[Path, typer.Option(help="Data directory (DATA_DIR/rl is scored).")],
     out: Annotated[Path, typer.Option(help="Results JSON; RESULTS.md and RESULTS.predictions.jsonl go beside it.")],
     model: Annotated[Path | None, typer.Option(help="Model directory to evaluate.")] = None,
-    policy: Annotated[str | None, typer.Option(help="A policy instead of a model: scripted (the reference).")] = None,
-    split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
+    policy: Annotated[Literal["scripted"] | None, typer.Option(
+        help="A policy instead of a model: scripted (the reference).")] = None,
+    split: Annotated[Literal["train", "validation", "test"], typer.Option(help="The split to score.")] = "test",
     temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature (paper: 0.6).")] = 0.6,
     limit: Annotated[int | None, typer.Option(min=1, help="Score this many rows, evenly spaced.")] = None,
-    context: Annotated[str, typer.Option(help="all (whole session) or latest (current page only).")] = "all",
+    context: Annotated[Literal["all", "latest"], typer.Option(
+        help="all (whole session) or latest (current page only).")] = "all",
     batch_size: Annotated[int, typer.Option(min=1, help="Prompts per generate call.")] = 8,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Completion budget.")] = 160,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[Literal["auto", "cpu", "cuda"], typer.Option(help="Where the model runs.")] = "auto",
     realism_sessions: Annotated[int, typer.Option(min=0, help="Also run N sessions in the env and compare them "
                                                               "with the split's sessions.")] = 0,
     site: Annotated[str | None, typer.Option(help="Store URL for --realism-sessions (default: embedded).")] = None,
@@ -208,17 +209,14 @@ def eval_command(
 ) -> None:
     """Next-action prediction on DATA_DIR/rl (the paper's Tables 2-3), and optionally session realism."""
     if (model is None) == (policy is None):
-        raise _fail("give exactly one of --model DIR or --policy NAME")
-    if context not in ("all", "latest"):
-        raise _fail(f"--context: expected all or latest, got {context!r}")
-    from .data import SPLITS
-
-    if split not in SPLITS:
-        raise _fail(f"--split: expected one of {', '.join(SPLITS)}, got {split!r}")
+        raise _fail(f"Expect exactly one of --model DIR or --policy NAME, actually: "
+                    f"{'neither' if model is None else 'both'}")
     if not (data / "meta.json").is_file():
-        raise _fail(f"--data {data}: not a data directory (no meta.json); run `shop-r1 data build`")
+        raise _fail(f"Expect a data directory (run `shop-r1 data build`), actually: {data} is not a data directory "
+                    "(no meta.json)", "--data")
     if model is not None and not (model / "config.json").is_file():
-        raise _fail(f"--model {model}: not a model directory (no config.json)")
+        raise _fail(f"Expect a model directory, actually: {model} is not a model directory (no config.json)",
+                    "--model")
     from .evaluate import evaluate_model, format_eval_markdown, format_realism_markdown, session_realism
 
     target: Any = str(model) if model is not None else policy

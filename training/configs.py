@@ -457,15 +457,19 @@ def load_config(path: str | Path, kind: str, overrides: Mapping[str, Any] | Sequ
     """Build the `kind` ('sft' or 'rl') config from a YAML file: `common` + the stage's section + overrides.
 
     A file without stage sections is taken whole as the stage's fields. Relative paths in the file stay relative to
-    the working directory (like every other CLI path). Raises `ConfigError` (a `ValueError`) with the reason.
+    the working directory (like every other CLI path). `path` may also name a packaged config (`tiny-cpu`,
+    `paper-3b`: `training.presets`). Raises `ConfigError` (a `ValueError`) with the reason.
     """
     import yaml
 
+    from .presets import preset_names, resolve_config
+
     cls = config_class(kind)
     stage = "rl" if kind == "grpo" else kind
-    path = Path(path)
+    path = resolve_config(path)
     if not path.is_file():
-        raise ConfigError(f"Expect a YAML config file, actually: {path} does not exist")
+        raise ConfigError(f"Expect a YAML config file or a packaged config ({', '.join(preset_names())}), actually: "
+                          f"{path} does not exist")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:

@@ -39,6 +39,9 @@ from typing import Annotated, Any, Literal
 import typer
 
 from agent.base_models import BASES, ensure_base
+from agent.usage import usage_error
+
+from .presets import PRESET_DIR
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +58,7 @@ __all__ = [
     "run_experiment",
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
-BASE_CONFIG = ROOT / "configs" / "tiny-cpu.yaml"
+BASE_CONFIG = PRESET_DIR / "tiny-cpu.yaml"
 """Every stage starts from this YAML (precision, logging, the paper's β, α, DARS, threshold), then the preset's."""
 
 METRIC_KEYS = ("exact_accuracy", "type_accuracy", "type_macro_f1")
@@ -822,7 +824,8 @@ experiment_app = typer.Typer(help="Reproduce the paper's experiments at a small 
 @experiment_app.command("paper-tables")
 def paper_tables(
     out: Annotated[Path, typer.Option(help="Experiment directory (results.json, tables.md, models, data).")],
-    preset: Annotated[str, typer.Option(help="smoke (minutes) or tiny-cpu (~2 h on 2 cores).")] = "smoke",
+    preset: Annotated[Literal["smoke", "tiny-cpu", "tiny-cpu-long-rl"], typer.Option(
+        help="smoke (minutes), tiny-cpu (~2 h on 2 cores) or tiny-cpu-long-rl.")] = "smoke",
     seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (default: the preset's).")] = None,
     rows: Annotated[str | None, typer.Option(help="Comma-separated row keys (default: all).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip rows and models already done.")] = False,
@@ -831,9 +834,6 @@ def paper_tables(
         "--render-only", help="Only rewrite results.json and tables.md from the rows already on disk.")] = False,
 ) -> None:
     """Train and evaluate every row of Tables 2-5, the temperature sweep and session realism."""
-    if preset not in PRESETS:
-        typer.secho(f"error: --preset: expected one of {', '.join(PRESETS)}, got {preset!r}", fg="red", err=True)
-        raise typer.Exit(2)
 
     def echo(r: Mapping[str, Any]) -> None:
         m = r["metrics"]
@@ -847,6 +847,5 @@ def paper_tables(
         run_experiment(preset, out, seeds=seed_list, rows=row_list, resume=resume, catalog=catalog, on_row=echo,
                        render_only=render_only)
     except ValueError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        raise usage_error(str(exc)) from None
     typer.echo(f"wrote {out / 'results.json'} and {out / 'tables.md'}")

@@ -19,11 +19,14 @@ from typing import Annotated
 
 import typer
 
+from agent.usage import usage_error
+
 __all__ = ["app", "register_train", "run_stage"]
 
 log = logging.getLogger(__name__)
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")]
+ConfigOption = Annotated[Path, typer.Option(
+    "--config", "-c", help="YAML config file, or a packaged config by name: tiny-cpu or paper-3b.")]
 OnlineOption = Annotated[bool, typer.Option("--online", help="Roll out in the live store (not in the paper).")]
 SetOption = Annotated[
     list[str] | None,
@@ -31,9 +34,8 @@ SetOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(code)
+def _fail(message: str) -> Exception:
+    return usage_error(message)
 
 
 def run_stage(stage: str, config_path: Path, overrides: list[str], *, online: bool = False) -> Path:

@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from agent.usage import usage_error
 from training.data import SPLITS, DataError, load_meta, load_split
 from training.verl_reward import DATA_SOURCE
 
@@ -119,16 +120,15 @@ def to_verl_command(
     data_dir: Annotated[Path, typer.Argument(help="A data directory written by `shop-r1 data build`.")],
     out: Annotated[Path, typer.Option(help="Directory for <split>.parquet in verl's format.")],
     splits: Annotated[str, typer.Option(help="Comma-separated splits to write.")] = ",".join(SPLITS),
-    context: Annotated[str, typer.Option(help="all: every earlier page (the paper); latest: the current page only "
-                                              "(Table 5 ablation).")] = "all",
+    context: Annotated[Literal["all", "latest"], typer.Option(
+        help="all: every earlier page (the paper); latest: the current page only (Table 5 ablation).")] = "all",
 ) -> None:
     """Write the RL dataset as verl parquet files (data_source, prompt, ability, reward_model, extra_info)."""
     try:
         meta = convert_to_verl(data_dir, out, [s.strip() for s in splits.split(",") if s.strip()],
                                context)  # type: ignore[arg-type]
     except DataError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        raise usage_error(str(exc)) from None
     for split, info in meta["splits"].items():
         typer.echo(f"{split}: {info['rows']} rows -> {out / info['file']}")
     typer.echo(f"reward: custom_reward_function.path={Path(__file__).with_name('verl_reward.py')} "

@@ -9,6 +9,12 @@ Retries: the openai client's own (`max_retries`, exponential backoff with jitter
 connection errors, timeouts, 408/409/429 and 5xx. What still fails becomes a `PolicyResponse` with `step=None` and
 `error="server: ..."`; `act` never raises for one bad request.
 
+With `structured` (the default), each request carries a page-exact JSON schema as `response_format`: a click's
+`name` is an `enum` of the current page's clickable names and a type_and_submit's an `enum` of its text inputs
+(`agent.schema.page_names`, the same names the `local` policy's grammar allows). A server that enforces the schema
+(vLLM's structured outputs, `shop-r1 serve-policy`) then only ever returns names that exist on the page.
+`page_schema=False` sends the fixed schema with free-string names instead.
+
 If the server rejects `response_format` (a 400/422 that mentions response_format, json_schema or guided/structured
 decoding) the policy logs a warning, turns structured output off for good, and resends without it.
 """
@@ -31,7 +37,7 @@ from openai import AsyncOpenAI
 from ..models import combine_seeds
 from ..persona import PersonaIntent
 from ..prompt import PromptConfig, PromptResult, approx_tokens, build_messages
-from ..schema import ParseError, parse_step, response_format
+from ..schema import ParseError, page_names, parse_step, response_format
 from .base import Policy, PolicyRequest, PolicyResponse
 
 logger = logging.getLogger(__name__)
@@ -69,6 +75,11 @@ class OpenAIPolicyConfig:
     concurrency: int = field(default=8, metadata={"help": "Most requests in flight, over all replicas together."})
     structured: bool = field(
         default=True, metadata={"help": "Send agent.schema.response_format() (JSON-schema guided decoding)."}
+    )
+    page_schema: bool = field(
+        default=True,
+        metadata={"help": "With structured: put the page's names in the schema as enums (page-valid by construction); "
+                          "False sends the fixed schema with free-string names."},
     )
     schema_lengths: bool = field(
         default=False,
@@ -176,7 +187,12 @@ class OpenAIPolicy(Policy):
         if self.config.seed is not None:
             body["seed"] = combine_seeds(self.config.seed, request.seed, request.step) % (2**31)
         if self._structured:
-            body["response_format"] = response_format(lengths=self.config.schema_lengths)
+            if self.config.page_schema:
+                clickable, inputs = page_names(request.observation.elements)
+                body["response_format"] = response_format(lengths=self.config.schema_lengths, clickable=clickable,
+                                                          inputs=inputs)
+            else:
+                body["response_format"] = response_format(lengths=self.config.schema_lengths)
         return body
 
     async def _complete(self, body: dict[str, Any]) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -41,7 +41,7 @@ def serve(
     db: Annotated[Path | None, typer.Option(help="Catalog database; default: a cached default catalog.")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 = a free one).")] = 8000,
-    variant: Annotated[str, typer.Option(help="Layout variant for A/B tests: a or b.")] = "a",
+    variant: Annotated[Literal["a", "b"], typer.Option(help="Layout variant for A/B tests.")] = "a",
     state: Annotated[Path | None, typer.Option(
         help="SQLite file (WAL) that keeps sessions, carts, orders and analytics across restarts and crashes; "
              "default: in memory, lost when the server stops.")] = None,
@@ -54,7 +54,5 @@ def serve(
     from .defaults import default_catalog
     from .server import serve_forever
 
-    if variant not in ("a", "b"):
-        raise typer.BadParameter(f"expected 'a' or 'b', got {variant!r}", param_hint="--variant")
     serve_forever(db or default_catalog(), host=host, port=port, variant=variant, state_path=state,
                   analytics_token=analytics_token)

@@ -244,7 +244,7 @@ def test_cli_eval(data_dir: Path, tmp_path: Path) -> None:
         (["--model", str(tmp_path), "--data", str(data_dir)], "not a model directory"),
         (["--policy", "scripted", "--data", str(data_dir), "--context", "recent"], "--context"),
         (["--policy", "scripted", "--data", str(data_dir), "--split", "dev"], "--split"),
-        (["--policy", "gpt", "--data", str(data_dir)], "policy name"),
+        (["--policy", "gpt", "--data", str(data_dir)], "Invalid value for '--policy'"),
     ):
         result = runner.invoke(app, ["eval", "--out", str(tmp_path / "x.json"), *args])
         assert result.exit_code == 2 and message in result.output, (args, result.output)

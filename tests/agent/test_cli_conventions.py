@@ -1,0 +1,70 @@
+"""CLI conventions: `--version`, fixed choices as typer choices (listed in --help, bad values exit 2 in typer's own
+style), and the same style for the commands' own usage errors."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.policies import POLICY_NAMES
+
+runner = CliRunner()
+
+
+def _flat(text: str) -> str:
+    """The output without the error box's borders and line breaks."""
+    return re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─]", " ", text))
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"shop-r1 {version('shop-r1')}\n"
+
+
+@pytest.mark.parametrize(("argv", "option", "choices"), [
+    (["simulate", "--out", "x", "--embedded", "--backend", "ftp"], "--backend", "'browser', 'http'"),
+    (["simulate", "--out", "x", "--embedded", "--variant", "c"], "--variant", "'a', 'b'"),
+    (["simulate", "--out", "x", "--embedded", "--policy", "gpt"], "--policy", "'local', 'scripted', 'openai'"),
+    (["demo", "--policy", "openai"], "--policy", "'local', 'scripted'"),
+    (["store", "serve", "--variant", "c"], "--variant", "'a', 'b'"),
+    (["serve-policy", "--model", ".", "--device", "tpu"], "--device", "'auto', 'cpu', 'cuda'"),
+    (["eval", "--data", ".", "--out", "x.json", "--split", "dev"], "--split", "'train', 'validation', 'test'"),
+    (["eval", "--data", ".", "--out", "x.json", "--context", "recent"], "--context", "'all', 'latest'"),
+    (["eval", "--data", ".", "--out", "x.json", "--device", "tpu"], "--device", "'auto', 'cpu', 'cuda'"),
+    (["model", "init", "--out", "m", "--preset", "big"], "--preset", "'tiny', 'micro'"),
+    (["experiment", "paper-tables", "--out", "e", "--preset", "huge"], "--preset", "'smoke', 'tiny-cpu'"),
+])
+def test_bad_choices_are_rejected_by_typer_with_exit_2(argv: list[str], option: str, choices: str) -> None:
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    text = _flat(result.output)
+    assert f"Invalid value for '{option}'" in text and choices in text, text
+
+
+def test_choices_are_the_registries_and_show_in_help() -> None:
+    from training.data import SPLITS
+    from training.experiments import PRESETS
+    from training.modeling import PRESETS as MODEL_PRESETS
+
+    def help_text(*argv: str) -> str:
+        return runner.invoke(app, [*argv, "--help"], env={"COLUMNS": "400"}).output
+
+    assert "<local|scripted|openai>" in help_text("simulate") and set(POLICY_NAMES) == {"local", "scripted", "openai"}
+    assert f"<{'|'.join(SPLITS)}>" in help_text("eval")
+    assert f"<{'|'.join(PRESETS)}>" in help_text("experiment", "paper-tables")
+    assert f"<{'|'.join(MODEL_PRESETS)}>" in help_text("model", "init")
+
+
+def test_the_commands_own_usage_errors_have_the_same_style(tmp_path) -> None:
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "r"), "--backend", "http"])
+    assert result.exit_code == 2
+    assert "Expect exactly one of --site URL or --embedded, actually: neither" in _flat(result.output)
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "Expect a run directory written by simulate, actually:" in _flat(result.output)
+    result = runner.invoke(app, ["eval", "--data", str(tmp_path), "--out", str(tmp_path / "x.json")])
+    assert result.exit_code == 2
+    assert "Expect exactly one of --model DIR or --policy NAME, actually: neither" in _flat(result.output)
