@@ -47,6 +47,7 @@ from training.rewards import RewardConfig
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "REWARD_FIELDS",
     "ConfigError",
     "ShopR1GRPOConfig",
     "ShopR1SFTConfig",
@@ -84,6 +85,25 @@ def _resolve_precision(config: Any) -> None:
                              "actually: use_cpu=false")
     if getattr(config, "activation_checkpointing", False) is None and config.gradient_checkpointing is not None:
         config.activation_checkpointing = config.gradient_checkpointing
+
+
+REWARD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RewardConfig) if f.name != "binary")
+"""The `RewardConfig` fields the GRPO config carries under the same names (`binary` is its `reward` field)."""
+
+
+def _reward_fields() -> type:
+    """A dataclass mixin with the fields of `REWARD_FIELDS`, taken from `RewardConfig` (types, defaults, help): the
+    reward's constants and switches are declared once, in `training.rewards`."""
+    hints = typing.get_type_hints(RewardConfig)
+    specs = [(f.name, hints[f.name], field(default=f.default, metadata=dict(f.metadata)))
+             for f in dataclasses.fields(RewardConfig) if f.name in REWARD_FIELDS]
+    cls = dataclasses.make_dataclass("RewardFields", specs, namespace={
+        "__doc__": "Mixed into `ShopR1GRPOConfig`: every `RewardConfig` field but `binary`, generated from it."})
+    cls.__module__ = __name__
+    return cls
+
+
+RewardFields = _reward_fields()
 
 
 def _check_context(context: str) -> None:
@@ -146,11 +166,13 @@ class ShopR1SFTConfig(SFTConfig, LoRAFields):
 
 
 @dataclass
-class ShopR1GRPOConfig(GRPOConfig, LoRAFields):
+class ShopR1GRPOConfig(GRPOConfig, LoRAFields, RewardFields):  # type: ignore[misc, valid-type]
     """GRPO with Shop-R1's reward, max E[v(a) + α·s(r)] − β·KL(πθ ‖ πref) (Shop-R1, sec. 3).
 
-    v(a) is `training.rewards.ShopR1Reward` (or the binary baseline), s(r) the self-certainty of the rationale's tokens
-    (`training.self_certainty`), added with weight `self_certainty_alpha`. `beta` is TRL's KL coefficient.
+    v(a) is `training.rewards.ShopR1Reward` (or the binary action reward), s(r) the self-certainty of the rationale's
+    tokens (`training.self_certainty`), added with weight `self_certainty_alpha`. `beta` is TRL's KL coefficient.
+    The reward's fields (`dars`, `rouge_threshold`, `rouge_gate`, `format_check`, `use_format`, `use_dars`, Table 1's
+    constants) come from `RewardConfig` unchanged, with its defaults and help (`REWARD_FIELDS`).
 
     Offline (the paper): one prompt per logged step from `DATA_DIR/rl`, scored against the logged next action.
     Online (`online=True`, beyond the paper): the policy shops the live store and every visited state is scored
@@ -188,25 +210,9 @@ class ShopR1GRPOConfig(GRPOConfig, LoRAFields):
     reward: str = field(
         default="shop_r1",
         metadata={"help": f"'shop_r1': the hierarchical reward of Table 1 ({PAPER}); 'binary': 1 on an exact match "
-                          "of the whole action, else 0 (the paper's binary baseline).",
+                          "of the whole action, else 0, plus the format reward unless use_format=false (Table 4's "
+                          "'binary action reward' keeps it; Table 2's 'RL (binary)' baseline sets use_format=false).",
                   "choices": ["shop_r1", "binary"]},
-    )
-    use_format: bool = field(
-        default=True,
-        metadata={"help": f"Give the +0.5 format reward. False is the 'no format reward' ablation ({PAPER}, Table 4)."},
-    )
-    use_dars: bool = field(
-        default=True,
-        metadata={"help": f"Scale the long-text value terms by `dars`. False is the 'no DARS' ablation ({PAPER}, "
-                          "Table 4)."},
-    )
-    dars: float = field(
-        default=1000.0,
-        metadata={"help": f"Difficulty-aware reward scaling factor. {PAPER}, sec. 3: 1000."},
-    )
-    rouge_threshold: float = field(
-        default=0.75,
-        metadata={"help": f"A ROUGE-L value earns credit only at or above this. {PAPER}, sec. 3: 0.75."},
     )
     self_certainty_alpha: float = field(
         default=0.005,
@@ -298,10 +304,9 @@ class ShopR1GRPOConfig(GRPOConfig, LoRAFields):
             raise ValueError(
                 "Expect multi_objective_aggregation='sum_then_normalize' with self_certainty_alpha > 0 (the paper adds "
                 f"α·s(r) to v(a) before the group normalisation), actually: {self.multi_objective_aggregation!r}")
-        if self.reward == "binary" and not (self.use_format and self.use_dars):
-            raise ValueError(
-                "Expect use_format and use_dars left on with reward='binary' (the binary baseline ignores them), "
-                f"actually: use_format={self.use_format}, use_dars={self.use_dars}")
+        if self.reward == "binary" and not self.use_dars:
+            raise ValueError("Expect use_dars left on with reward='binary' (the binary action reward has no DARS), "
+                             f"actually: use_dars={self.use_dars}")
         if self.max_prompt_length is not None and self.max_prompt_length < 1:
             raise ValueError(f"Expect max_prompt_length >= 1 or None, actually: {self.max_prompt_length}")
         if self.max_train_samples is not None and self.max_train_samples < 1:
@@ -329,12 +334,11 @@ class ShopR1GRPOConfig(GRPOConfig, LoRAFields):
                              "between env steps), actually: use_vllm=True")
         if self.online_site is not None and not self.online_site.startswith(("http://", "https://")):
             raise ValueError(f"Expect online_site as an http(s) URL or None, actually: {self.online_site!r}")
-        RewardConfig(dars=self.dars, rouge_threshold=self.rouge_threshold)  # the reward's own range checks
+        self.reward_config()  # the reward's own checks
 
     def reward_config(self) -> RewardConfig:
-        """The `RewardConfig` these fields describe (Table 1's constants stay the paper's)."""
-        return RewardConfig(dars=self.dars, rouge_threshold=self.rouge_threshold, use_format=self.use_format,
-                            use_dars=self.use_dars, binary=self.reward == "binary")
+        """The `RewardConfig` these fields describe."""
+        return RewardConfig(**{name: getattr(self, name) for name in REWARD_FIELDS}, binary=self.reward == "binary")
 
     @property
     def prompt_column(self) -> str:

@@ -35,6 +35,7 @@ from agent.schema import format_step
 from agent.summary import STAGES, FunnelConfig, RunSummary, session_searches, summarize
 from agent.trace import Trace
 from training.metrics import Metrics, MetricsConfig, evaluate_predictions, format_metrics_table, prediction_action
+from training.rewards import PAPER_ROUGE_THRESHOLD
 
 from .data import DataError, State, load_meta, load_split, split_states, split_traces
 
@@ -77,7 +78,7 @@ class EvalConfig:
     seed: int = field(default=0, metadata={"help": "Sampling seed, mixed with each row's index."})
     device: str = field(default="auto", metadata={"help": "'auto', 'cpu' or 'cuda' for a model directory."})
     rouge_threshold: float = field(
-        default=0.75, metadata={"help": "type_and_submit text counts as exact at ROUGE-L >= this "
+        default=PAPER_ROUGE_THRESHOLD, metadata={"help": "type_and_submit text counts as exact at ROUGE-L >= this "
                                         "(training.metrics.MetricsConfig)."})
 
     def __post_init__(self) -> None:
@@ -236,7 +237,7 @@ def evaluate_model(
     *,
     seed: int = 0,
     device: str = "auto",
-    rouge_threshold: float = 0.75,
+    rouge_threshold: float = PAPER_ROUGE_THRESHOLD,
     predictions_path: str | Path | None = None,
     name: str | None = None,
     progress: bool = False,

@@ -19,8 +19,8 @@ adds it without copying TRL's loop, through two hooks of TRL 1.x's `GRPOTrainer`
    `v(a) + α·s(r)` *before* the group normalisation, logs `rewards/self_certainty/mean` (unweighted s(r)), and the
    completions table shows it per completion.
 
-s(r) is 0 for an output that fails the format check (Shop-R1: "otherwise the whole reward is 0"), and for one without a
-rationale. With α = 0 nothing is added and no extra forward pass runs.
+s(r) is 0 for an output that fails the reward's format check (`format_check`; Shop-R1: "otherwise the whole reward is
+0"), and for one without a rationale. With α = 0 nothing is added and no extra forward pass runs.
 
 The KL term is TRL's (`beta`, against a frozen copy of the starting policy). Offline training (the paper) reads
 `DATA_DIR/rl`: one row per logged step, the prompt from `prompt` (whole session, `context="all"`) or `prompt_latest`,
@@ -55,7 +55,7 @@ from training.callbacks import (
 )
 from training.configs import ShopR1GRPOConfig
 from training.lora import record_base, trainable_model
-from training.rewards import ShopR1Reward, completion_text, parse_completion
+from training.rewards import DEFAULT_CONFIG, ShopR1Reward, completion_text, parse_completion
 from training.self_certainty import policy_self_certainty, rationale_token_masks
 
 logger = logging.getLogger(__name__)
@@ -182,7 +182,8 @@ class ShopR1GRPOTrainer(GRPOTrainer):
         if prompt_ids_list is None or len(prompt_ids_list) != len(completion_ids_list):
             raise RuntimeError("Expect the batch's prompt ids from _generate before the rewards, actually: none")
         texts = [completion_text(c) for c in completions]
-        ok = [isinstance(t, str) and not isinstance(parse_completion(t), ParseError) for t in texts]
+        check = getattr(self.args, "format_check", DEFAULT_CONFIG.format_check)  # the reward's format check
+        ok = [isinstance(t, str) and not isinstance(parse_completion(t, check), ParseError) for t in texts]
         masks = rationale_token_masks([t if isinstance(t, str) else None for t in texts],
                                       [list(ids) for ids in completion_ids_list], self.processing_class)
         scores = [0.0] * len(texts)

@@ -2,7 +2,10 @@
 
 - **Exact action accuracy**: every field matches.
   `click`: the same name. `type_and_submit`: the same name, and a text "of similar meaning", which we define as
-  ROUGE-L(text, gold text) >= `rouge_threshold` (default 0.75, the reward's threshold; `training.rouge.rouge_l`).
+  ROUGE-L(text, gold text) >= `rouge_threshold` (default 0.75, the reward's threshold `PAPER_ROUGE_THRESHOLD`;
+  `training.rouge.rouge_l`). The paper leaves "similar meaning" to us; `>=` here, while the reward's gate is `>` by
+  default (`training.rewards`, `rouge_gate`): a typed text at exactly the threshold is exact here and earns no value
+  credit there.
   `terminate`: the type alone. Names are compared after `strip()`, case-sensitively (they are identifiers).
 - **Action type accuracy**: the predicted type equals the gold type.
 - **Action type macro-F1** over the three types `click`, `type_and_submit`, `terminate`. Per type, precision =
@@ -13,7 +16,9 @@
   type has no gold example.
 
 A prediction that is not a valid step (fails `agent.schema.parse_step`) has type `"invalid"`: wrong on every metric,
-a false negative for its gold type and a false positive for none.
+a false negative for its gold type and a false positive for none. The check is the reward's *lenient* one
+(`format_check="lenient"`): the paper's metrics judge the action, so prose or code fences around a valid JSON step do
+not make it invalid here, although the reward's default (strict) format check gives such an output 0.
 
 >>> golds = [{"type": "click", "name": "a.b"}, {"type": "terminate"}]
 >>> preds = ['{"rationale": "Open it.", "action": {"type": "click", "name": "a.b"}}', "garbage"]
@@ -32,7 +37,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agent.schema import ShopperStep
 from envs.actions import ACTION_MODELS, ACTION_TYPES, Click, Terminate, TypeAndSubmit
-from training.rewards import parse_completion, parse_gold
+from training.rewards import PAPER_ROUGE_THRESHOLD, parse_completion, parse_gold
 from training.rouge import rouge_l
 
 __all__ = [
@@ -57,7 +62,7 @@ class MetricsConfig:
     """How exact matches are judged."""
 
     rouge_threshold: float = field(
-        default=0.75,
+        default=PAPER_ROUGE_THRESHOLD,
         metadata={"help": "A type_and_submit's text is 'of similar meaning' (Shop-R1, Tables 2-3) when ROUGE-L >= "
                           "this. Ours, not the paper's number: it reuses the reward's threshold (Shop-R1, sec. 3)."},
     )
@@ -101,7 +106,7 @@ class Metrics(BaseModel):
 def prediction_action(pred: Any) -> Action | None:
     """The predicted action, or None when the prediction is not a valid step.
 
-    A string (or chat messages) must pass `agent.schema.parse_step`, the same format check as the reward. Already
+    A string (or chat messages) must pass `agent.schema.parse_step` (the reward's lenient format check). Already
     structured predictions are accepted as they are: a `ShopperStep`, an action model, or a dict of either.
 
     >>> prediction_action('{"rationale": "x", "action": {"type": "terminate"}}'), prediction_action('{"type": "x"}')
@@ -118,11 +123,11 @@ def prediction_action(pred: Any) -> Action | None:
             return parse_gold(pred)
         except ValueError:
             return None
-    step = parse_completion(pred)
+    step = parse_completion(pred, "lenient")
     return step.action if isinstance(step, ShopperStep) else None
 
 
-def is_exact(pred: Action, gold: Action, rouge_threshold: float = 0.75) -> bool:
+def is_exact(pred: Action, gold: Action, rouge_threshold: float = PAPER_ROUGE_THRESHOLD) -> bool:
     """The exact-match rule: click same name; type_and_submit same name and ROUGE-L(text) >= threshold;
     terminate the type alone.
 

@@ -8,22 +8,27 @@ strings or chat messages (`[{"role": "assistant", "content": ...}]`).
 
 The reward of one completion (Shop-R1, Table 1 and sec. 3; constants in `RewardConfig`):
 
-1. **Format.** The output must pass `agent.schema.parse_step` (one JSON object of the required schema). If it does
-   not, the *whole* reward is 0. Otherwise +0.5.
+1. **Format.** The output must be one JSON object of the required schema and nothing else (`check_format`): it passes
+   `agent.schema.parse_step`, and apart from surrounding whitespace the text is that object. If it does not, the
+   *whole* reward is 0. Otherwise +0.5. `format_check="lenient"` accepts prose or code fences around the object.
 2. **Type.** +0.3 when the predicted action type equals the gold type. A wrong type ends the scoring there:
    no attribute and no value credit (the hierarchy).
 3. **Attribute** (type correct). `click`: +0.2 when a name is given. `type_and_submit`: +0.1 when a name is given,
    +0.1 when a text is given. `terminate`: nothing. "Given" means non-blank.
 4. **Value** (type correct). `click`: DARS × R(name). `type_and_submit`: 0.1 × R(name) + DARS × R(text).
    R(x) = ROUGE-L(predicted x, gold x) (token-level F1, `training.rouge.rouge_l`), *gated*: R = ROUGE-L when
-   ROUGE-L >= `rouge_threshold` (0.75), else 0.
+   ROUGE-L *exceeds* `rouge_threshold` (0.75), else 0. `rouge_gate="at_least"` credits at `>=` instead.
 
 Decisions where the paper leaves room (documented here once; tests pin them):
 
-- **Threshold `>=`.** The paper says a ROUGE-L value earns credit when it "exceeds" a threshold, e.g. 0.75. We credit
-  at `>=`, so the reward's text credit and the evaluation's exact-match rule (ROUGE-L >= threshold, see
-  `training.metrics`) agree: an action the metric counts as exact always earns its value credit. The boundary is
-  reachable (3 of 4 tokens in common: 2·3/8 = 0.75) and tested.
+- **Threshold `>` (`rouge_gate="exceeds"`, the paper's word).** The boundary is common, not a corner: names split
+  into words on `_` and `.`, so a sibling option (`product_options.size.m` vs `product_options.size.l`, 3 of 4 words
+  in common: 2·3/8 = 0.75) scores exactly 0.75. At `>=` it would earn 751 of 1,001 for the most common near-miss
+  click. `rouge_gate="at_least"` is the earlier `>=` reading; it agrees with the evaluation's exact-match rule for
+  typed text (ROUGE-L >= threshold, `training.metrics`), which the paper leaves to us. Under `"exceeds"` a typed text
+  at exactly 0.75 counts as exact in the evaluation but earns no value credit.
+- **Strict format (`format_check="strict"`).** The paper asks for a single JSON object and nothing else. Whitespace
+  around the object is allowed (it carries nothing); prose, code fences or a second object are not.
 - **The 0.1 × ROUGE-L(name) term of `type_and_submit` is gated too.** The paper states the threshold for ROUGE-L
   values in general, not per term; gating all ROUGE-L terms keeps one rule. (Its weight is 0.1, so the choice moves
   rewards by at most 0.1.)
@@ -31,8 +36,12 @@ Decisions where the paper leaves room (documented here once; tests pin them):
 - **No DARS on the name term of `type_and_submit`.** Table 1 scales only the text term.
 - **`use_format=False`** (the paper's "no format reward" ablation) drops the +0.5; an unparseable output still scores
   0, since there is no action to score.
-- **`binary=True`** (the paper's binary baseline): 1 on an exact match of the whole action (type, and name and text
-  equal after `strip()`, case-sensitive), else 0; format, DARS and ROUGE-L do not enter.
+- **`binary=True`**: the action reward is 1 on an exact match of the whole action (type, and name and text equal after
+  `strip()`, case-sensitive), else 0; DARS and ROUGE-L do not enter. The format reward follows `use_format`, as in
+  the hierarchical reward: kept (the default) for Table 4's "binary action reward" ablation, which swaps only the
+  action reward (reward 0.5 + 1 for a well-formed exact action); `use_format=False` for Table 2's "RL (binary)"
+  baseline (reward 1 only on an exact match, else 0; `binary_reward`). An output that fails the format check scores
+  0 either way.
 
 Maximum rewards with the paper's constants: terminate 0.5 + 0.3 = 0.8, click 0.5 + 0.3 + 0.2 + 1000 = 1001.0,
 type_and_submit 0.5 + 0.3 + 0.1 + 0.1 + 0.1 + 1000 = 1001.1.
@@ -41,9 +50,9 @@ type_and_submit 0.5 + 0.3 + 0.1 + 0.1 + 0.1 + 1000 = 1001.1.
 >>> out = '{"rationale": "These look right.", "action": {"type": "click", "name": "search_results.acme_boot.title"}}'
 >>> shop_r1_reward(None, [out], gold_action=[gold])
 [1001.0]
->>> near = out.replace(".title", ".image")  # ROUGE-L 0.8 >= 0.75: 0.5 + 0.3 + 0.2 + 1000 * 0.8
->>> [round(r, 6) for r in shop_r1_reward(None, [near, "not json"], gold_action=[gold, gold])]
-[801.0, 0.0]
+>>> near = out.replace(".title", ".image")  # ROUGE-L 0.8 > 0.75: 0.5 + 0.3 + 0.2 + 1000 * 0.8
+>>> [round(r, 6) for r in shop_r1_reward(None, [near, "not json", f"Sure: {out}"], gold_action=[gold] * 3)]
+[801.0, 0.0, 0.0]
 """
 
 from __future__ import annotations
@@ -53,7 +62,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, get_args
 
 from agent.schema import ParseError, ShopperStep, parse_step
 from envs.actions import ACTION_MODELS, Click, Terminate, TypeAndSubmit, parse_action
@@ -61,13 +70,20 @@ from training.rouge import rouge_l
 
 __all__ = [
     "COMPONENTS",
+    "FORMAT_CHECKS",
+    "PAPER_DARS",
+    "PAPER_ROUGE_THRESHOLD",
+    "ROUGE_GATES",
+    "FormatCheck",
     "RewardBreakdown",
     "RewardComponent",
     "RewardConfig",
+    "RougeGate",
     "ShopR1Reward",
     "action_type_reward",
     "attribute_reward",
     "binary_reward",
+    "check_format",
     "completion_text",
     "exact_match",
     "format_reward",
@@ -86,10 +102,28 @@ COMPONENTS: tuple[str, ...] = ("format", "type", "attribute", "value")
 
 _PAPER = "Shop-R1 (arXiv 2507.17842)"
 
+PAPER_ROUGE_THRESHOLD: float = 0.75
+"""Shop-R1, sec. 3: a ROUGE-L value earns credit when it exceeds a threshold, "e.g. 0.75". The one place this number
+is written: the reward, the GRPO config and the evaluation's exact-match rule (`training.metrics`) import it."""
+
+PAPER_DARS: float = 1000.0
+"""Shop-R1, sec. 3: the difficulty-aware reward scaling factor on the long-text value terms, default 1000."""
+
+RougeGate = Literal["exceeds", "at_least"]
+"""How a ROUGE-L value passes the threshold: `exceeds` is `>` (the paper's word), `at_least` is `>=`."""
+ROUGE_GATES: tuple[str, ...] = get_args(RougeGate)
+
+FormatCheck = Literal["strict", "lenient"]
+"""`strict`: one JSON object and nothing else (the paper's); `lenient`: the first valid object anywhere in the text."""
+FORMAT_CHECKS: tuple[str, ...] = get_args(FormatCheck)
+
 
 @dataclass(frozen=True)
 class RewardConfig:
     """The constants of Shop-R1's action reward. Defaults are the paper's.
+
+    Every departure from the paper's reading is a named option: `rouge_gate="at_least"`, `format_check="lenient"`,
+    and the Table 4 ablations `use_format`, `use_dars`, `binary`.
 
     >>> RewardConfig().dars_factor, RewardConfig(use_dars=False).dars_factor
     (1000.0, 1.0)
@@ -97,6 +131,10 @@ class RewardConfig:
     Traceback (most recent call last):
     ...
     ValueError: Expect rouge_threshold in [0, 1], actually: 1.5
+    >>> RewardConfig(rouge_gate=">")
+    Traceback (most recent call last):
+    ...
+    ValueError: Expect rouge_gate one of 'exceeds', 'at_least', actually: '>'
     """
 
     format_reward: float = field(
@@ -128,20 +166,36 @@ class RewardConfig:
                           "0.1 × ROUGE-L(name); not scaled by DARS."},
     )
     dars: float = field(
-        default=1000.0,
+        default=PAPER_DARS,
         metadata={"help": f"Difficulty-aware reward scaling (DARS): the factor on the long-text value terms "
                           f"(click name, typed text). {_PAPER}, sec. 3: default 1000, so that spamming the easy "
                           "terminate stops paying."},
     )
     rouge_threshold: float = field(
-        default=0.75,
-        metadata={"help": f"A ROUGE-L value earns credit only at or above this. {_PAPER}, sec. 3: 'exceeds a "
-                          "threshold, e.g. 0.75'; we use >= to agree with the exact-match metric."},
+        default=PAPER_ROUGE_THRESHOLD,
+        metadata={"help": f"A ROUGE-L value earns credit only when it passes this (see rouge_gate). {_PAPER}, "
+                          "sec. 3: 'exceeds a threshold, e.g. 0.75'."},
+    )
+    rouge_gate: RougeGate = field(
+        default="exceeds",
+        metadata={"help": f"'exceeds': credit when ROUGE-L > rouge_threshold ({_PAPER}, sec. 3: a value earns credit "
+                          "when it 'exceeds' the threshold). 'at_least': >=, which pays a sibling option "
+                          "(product_options.size.m vs .l, ROUGE-L exactly 0.75) 751 of 1,001.",
+                  "choices": list(ROUGE_GATES)},
+    )
+    format_check: FormatCheck = field(
+        default="strict",
+        metadata={"help": f"'strict': the output is one JSON object of the required schema and nothing else "
+                          f"(whitespace around it aside) ({_PAPER}: 'output a single JSON object and nothing "
+                          "else'). 'lenient': the first valid object anywhere passes, prose and code fences around "
+                          "it included.",
+                  "choices": list(FORMAT_CHECKS)},
     )
     use_format: bool = field(
         default=True,
-        metadata={"help": f"Give the format reward. False is the 'no format reward' ablation ({_PAPER}, Table 4); "
-                          "unparseable outputs still score 0."},
+        metadata={"help": f"Give the format reward, also on top of the binary action reward. False is the 'no format "
+                          f"reward' ablation ({_PAPER}, Table 4) and, with binary, Table 2's 'RL (binary)' baseline "
+                          "(1 on an exact match, else 0); unparseable outputs still score 0."},
     )
     use_dars: bool = field(
         default=True,
@@ -150,13 +204,19 @@ class RewardConfig:
     )
     binary: bool = field(
         default=False,
-        metadata={"help": f"Use the binary baseline instead: 1 on an exact match of the whole action, else 0 "
-                          f"({_PAPER}, Tables 2 and 4, 'RL (binary)')."},
+        metadata={"help": f"Binary action reward instead of Table 1's: 1 on an exact match of the whole action, else "
+                          f"0, plus the format reward when use_format ({_PAPER}, Table 4 'binary action reward'; "
+                          "with use_format=False, Table 2 'RL (binary)')."},
     )
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if "choices" in f.metadata:
+                if value not in f.metadata["choices"]:
+                    choices = ", ".join(repr(c) for c in f.metadata["choices"])
+                    raise ValueError(f"Expect {f.name} one of {choices}, actually: {value!r}")
+                continue
             if f.type in (bool, "bool"):
                 if not isinstance(value, bool):
                     raise ValueError(f"Expect {f.name} to be a bool, actually: {value!r}")
@@ -169,6 +229,9 @@ class RewardConfig:
             raise ValueError(f"Expect dars > 0 (use use_dars=False for the no-DARS ablation), actually: {self.dars!r}")
         if not 0 <= self.rouge_threshold <= 1:
             raise ValueError(f"Expect rouge_threshold in [0, 1], actually: {self.rouge_threshold!r}")
+        if self.rouge_gate == "exceeds" and self.rouge_threshold >= 1:
+            raise ValueError(f"Expect rouge_threshold < 1 with rouge_gate='exceeds' (no ROUGE-L exceeds 1, not even "
+                             f"an exact match's), actually: {self.rouge_threshold!r}; use rouge_gate='at_least'")
 
     @property
     def dars_factor(self) -> float:
@@ -181,10 +244,11 @@ DEFAULT_CONFIG = RewardConfig()
 
 @dataclass(frozen=True, slots=True)
 class RewardBreakdown:
-    """One completion's reward, by component. `total` is the Shop-R1 reward; `binary` the baseline's.
+    """One completion's reward, by component. `total` is the Shop-R1 reward; `binary` is 1.0 on an exact match of the
+    whole action, else 0.0; `binary_total` (format + binary) is the binary action reward.
 
-    >>> RewardBreakdown(format=0.5, type=0.3).total
-    0.8
+    >>> RewardBreakdown(format=0.5, type=0.3).total, RewardBreakdown(format=0.5, binary=1.0).binary_total
+    (0.8, 1.5)
     """
 
     format: float = 0.0
@@ -198,9 +262,18 @@ class RewardBreakdown:
         """format + type + attribute + value."""
         return self.format + self.type + self.attribute + self.value
 
+    @property
+    def binary_total(self) -> float:
+        """format + binary: the binary action reward (`format` is 0 when the config has `use_format=False`)."""
+        return self.format + self.binary
+
     def get(self, component: str) -> float:
-        """A component by name: one of `COMPONENTS`, `"total"` or `"binary"`."""
-        return self.total if component == "total" else float(getattr(self, component))
+        """A component by name: one of `COMPONENTS`, `"total"`, `"binary"` or `"binary_total"`."""
+        return float(getattr(self, component))
+
+    def reward(self, config: RewardConfig) -> float:
+        """The reward `config` gives: `binary_total` with `config.binary`, else `total`."""
+        return self.binary_total if config.binary else self.total
 
 
 _ZERO = RewardBreakdown()
@@ -237,17 +310,58 @@ def _parse_text(text: str) -> ShopperStep | ParseError:
     return parse_step(text)
 
 
-def parse_completion(completion: Any) -> ShopperStep | ParseError:
-    """`parse_step` of the completion's text. String results are memoised (4096 entries), so the component rewards
-    and the combined one parse each completion once between them.
+def _wrapping(text: str) -> str | None:
+    """What besides whitespace surrounds the one JSON object of `text`, or None when there is nothing."""
+    body = text.strip()
+    if not body.startswith("{"):
+        return "text before the JSON object"
+    if not body.endswith("}"):
+        return "text after the JSON object"
+    try:
+        json.loads(body)
+    except ValueError:
+        return "more than one JSON value"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _parse_strict(text: str) -> ShopperStep | ParseError:
+    step = _parse_text(text)
+    if isinstance(step, ParseError):
+        return step
+    wrapping = _wrapping(text)
+    if wrapping is None:
+        return step
+    return ParseError("invalid_json", f"Expect one JSON object and nothing else (format_check='strict'), actually: "
+                                      f"{wrapping}", text[:200])
+
+
+def check_format(text: Any, format_check: FormatCheck = "strict") -> ShopperStep | ParseError:
+    """The format check of the reward on a completion's text: `parse_step`, and under `"strict"` (the paper's) also
+    nothing but whitespace around the one JSON object. String results are memoised (4096 entries each).
+
+    >>> step = '{"rationale": "Bye.", "action": {"type": "terminate"}}'
+    >>> check_format("  " + step + "  ").action, check_format("```json " + step + " ```", "lenient").action
+    (Terminate(type='terminate'), Terminate(type='terminate'))
+    >>> check_format("```json " + step + " ```").message
+    "Expect one JSON object and nothing else (format_check='strict'), actually: text before the JSON object"
+    """
+    if format_check not in FORMAT_CHECKS:
+        raise ValueError(f"Expect format_check one of {', '.join(map(repr, FORMAT_CHECKS))}, actually: "
+                         f"{format_check!r}")
+    if not isinstance(text, str):
+        return parse_step(text)
+    return _parse_strict(text) if format_check == "strict" else _parse_text(text)
+
+
+def parse_completion(completion: Any, format_check: FormatCheck = "strict") -> ShopperStep | ParseError:
+    """`check_format` of the completion's text (string or chat messages), memoised, so the component rewards and the
+    combined one parse each completion once between them.
 
     >>> parse_completion([{"role": "assistant", "content": '{"rationale": "Bye.", "action": {"type": "terminate"}}'}])
     ShopperStep(rationale='Bye.', action=Terminate(type='terminate'))
     """
-    text = completion_text(completion)
-    if isinstance(text, str):
-        return _parse_text(text)
-    return parse_step(text)
+    return check_format(completion_text(completion), format_check)
 
 
 @lru_cache(maxsize=4096)
@@ -288,8 +402,11 @@ def parse_gold(gold: Any) -> Action:
 # Scoring one action
 
 
-def _gated(similarity: float, threshold: float) -> float:
-    return similarity if similarity >= threshold else 0.0
+def _gated(similarity: float, config: RewardConfig) -> float:
+    """ROUGE-L when it passes the threshold (`>` under "exceeds", `>=` under "at_least"), else 0."""
+    threshold = config.rouge_threshold
+    passes = similarity > threshold if config.rouge_gate == "exceeds" else similarity >= threshold
+    return similarity if passes else 0.0
 
 
 def score_action(
@@ -309,18 +426,18 @@ def score_action(
         return 0.0, 0.0, 0.0
     if isinstance(pred, Terminate):
         return config.type_reward, 0.0, 0.0
-    threshold, dars = config.rouge_threshold, config.dars_factor
+    dars = config.dars_factor
     if isinstance(pred, Click):
         assert isinstance(gold, Click)
         attribute = config.click_attr_reward if pred.name.strip() else 0.0
-        value = dars * _gated(similarity(pred.name, gold.name), threshold)
+        value = dars * _gated(similarity(pred.name, gold.name), config)
         return config.type_reward, attribute, value
     assert isinstance(pred, TypeAndSubmit) and isinstance(gold, TypeAndSubmit)
     attribute = (config.type_name_attr_reward if pred.name.strip() else 0.0) + (
         config.type_text_attr_reward if pred.text.strip() else 0.0
     )
-    value = config.type_name_value_weight * _gated(similarity(pred.name, gold.name), threshold)
-    value += dars * _gated(similarity(pred.text, gold.text), threshold)
+    value = config.type_name_value_weight * _gated(similarity(pred.name, gold.name), config)
+    value += dars * _gated(similarity(pred.text, gold.text), config)
     return config.type_reward, attribute, value
 
 
@@ -351,7 +468,7 @@ def score_completion(
     0.0
     """
     gold_action = parse_gold(gold)
-    step = parse_completion(completion)
+    step = parse_completion(completion, config.format_check)
     if isinstance(step, ParseError):
         return _ZERO
     type_, attribute, value = score_action(step.action, gold_action, config, similarity=similarity)
@@ -401,6 +518,10 @@ def _pick(breakdowns: Iterable[RewardBreakdown | None], component: str) -> list[
     return [None if b is None else b.get(component) for b in breakdowns]
 
 
+def _rewards(breakdowns: Iterable[RewardBreakdown | None], config: RewardConfig) -> list[float | None]:
+    return [None if b is None else b.reward(config) for b in breakdowns]
+
+
 class RewardComponent:
     """One component of the Shop-R1 reward as its own TRL reward callable, with a config. Picklable.
 
@@ -430,7 +551,8 @@ class RewardComponent:
     ) -> list[float | None]:
         if self.component == "format" and gold_action is None:
             fmt = self.config.format_reward if self.config.use_format else 0.0
-            return [0.0 if isinstance(parse_completion(c), ParseError) else fmt for c in completions]
+            check = self.config.format_check
+            return [0.0 if isinstance(parse_completion(c, check), ParseError) else fmt for c in completions]
         return _pick(_breakdowns(completions, gold_action, self.config, self.__name__), self.component)
 
     def __repr__(self) -> str:
@@ -438,7 +560,7 @@ class RewardComponent:
 
 
 class ShopR1Reward:
-    """The Shop-R1 action reward v(a) (or the binary baseline when `config.binary`) as a TRL reward callable.
+    """The Shop-R1 action reward v(a) (or the binary action reward when `config.binary`) as a TRL reward callable.
 
     When TRL passes `log_metric` (GRPOTrainer does), the batch means of the components are logged as
     `shop_r1/<component>` (and `shop_r1/binary_exact`). `similarity` replaces ROUGE-L F1 (a module-level function
@@ -476,7 +598,7 @@ class ShopR1Reward:
                 for component in (*COMPONENTS, "binary"):
                     name = "binary_exact" if component == "binary" else component
                     log_metric(f"shop_r1/{name}", sum(b.get(component) for b in scored) / len(scored))
-        return _pick(breakdowns, "binary" if self.config.binary else "total")
+        return _rewards(breakdowns, self.config)
 
     def components(
         self,
@@ -562,7 +684,9 @@ def shop_r1_reward(
 def binary_reward(
     prompts: Sequence[Any] | None, completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
 ) -> list[float | None]:
-    """The binary baseline: 1.0 on an exact match of the whole action (after `strip()`), else 0.0.
+    """Table 2's "RL (binary)" baseline: 1.0 on an exact match of the whole action (after `strip()`), else 0.0; no
+    format reward (`RewardConfig(binary=True, use_format=False)`). Table 4's "binary action reward" ablation keeps the
+    format reward: `ShopR1Reward(RewardConfig(binary=True))`.
 
     >>> binary_reward(None, ['{"rationale": "Go.", "action": {"type": "click", "name": "nav_bar.homepage "}}'],
     ...               gold_action=[{"type": "click", "name": "nav_bar.homepage"}])
@@ -572,4 +696,4 @@ def binary_reward(
 
 
 _SHOP_R1 = ShopR1Reward(DEFAULT_CONFIG)
-_BINARY = ShopR1Reward(RewardConfig(binary=True))
+_BINARY = ShopR1Reward(RewardConfig(binary=True, use_format=False))

@@ -17,8 +17,9 @@ response's last valid token. `custom_reward_function.reward_kwargs` are passed a
 `compute_score` here returns the score of `training.rewards.ShopR1Reward` for the same completion and gold (it calls
 the same `score_completion`), with its parts:
 
-    {"score": total (or the binary reward when `binary`), "format": ..., "type": ..., "attribute": ..., "value": ...,
-     "binary": 1.0 on an exact match else 0.0, "valid_format": 1.0 when the output passed the format check}
+    {"score": total (or format + binary when `binary`), "format": ..., "type": ..., "attribute": ..., "value": ...,
+     "binary": 1.0 on an exact match else 0.0, "valid_format": 1.0 when the output passed the format check
+     (`format_check`)}
 
 The `RewardConfig` is the paper's defaults, overridden by `reward_kwargs` (run-wide, e.g.
 `+custom_reward_function.reward_kwargs.use_dars=false`), then by `extra_info["reward_config"]` (per row, a dict of
@@ -33,8 +34,11 @@ in verl's environment (`pip install -e /path/to/shop-r1`) for the imports below.
 1001.0
 >>> compute_score("shop_r1", out, gold, {"reward_config": {"use_dars": False}})["score"]
 2.0
->>> compute_score("shop_r1", "not json", gold)["score"], compute_score("shop_r1", out, gold, binary=True)["score"]
-(0.0, 1.0)
+>>> compute_score("shop_r1", "not json", gold)["score"], compute_score("shop_r1", f"Sure! {out}", gold)["score"]
+(0.0, 0.0)
+>>> compute_score("shop_r1", out, gold, binary=True)["score"], compute_score("shop_r1", out, gold, binary=True,
+...                                                                           use_format=False)["score"]
+(1.5, 1.0)
 """
 
 from __future__ import annotations
@@ -95,8 +99,8 @@ def reward_config(extra_info: Mapping[str, Any] | None = None, **reward_kwargs: 
 
     >>> reward_config({"reward_config": {"dars": 10}}, rouge_threshold=0.5)
     RewardConfig(format_reward=0.5, type_reward=0.3, click_attr_reward=0.2, type_name_attr_reward=0.1, \
-type_text_attr_reward=0.1, type_name_value_weight=0.1, dars=10, rouge_threshold=0.5, use_format=True, use_dars=True, \
-binary=False)
+type_text_attr_reward=0.1, type_name_value_weight=0.1, dars=10, rouge_threshold=0.5, rouge_gate='exceeds', \
+format_check='strict', use_format=True, use_dars=True, binary=False)
     """
     merged = _overrides(reward_kwargs, "custom_reward_function.reward_kwargs")
     if extra_info is not None:
@@ -130,9 +134,9 @@ def compute_score(
         log.warning("compute_score: data_source %r is not %r; scoring it as a Shop-R1 row", data_source, DATA_SOURCE)
     config = reward_config(extra_info, **reward_kwargs)
     breakdown = score_completion(solution_str, ground_truth, config)
-    valid = 0.0 if isinstance(parse_completion(solution_str), ParseError) else 1.0  # memoised: parsed once
+    valid = 0.0 if isinstance(parse_completion(solution_str, config.format_check), ParseError) else 1.0  # memoised
     return {
-        "score": breakdown.binary if config.binary else breakdown.total,
+        "score": breakdown.reward(config),
         "format": breakdown.format,
         "type": breakdown.type,
         "attribute": breakdown.attribute,

@@ -10,12 +10,14 @@ import yaml
 
 import training.configs
 from training.configs import (
+    REWARD_FIELDS,
     ConfigError,
     ShopR1GRPOConfig,
     ShopR1SFTConfig,
     load_config,
     parse_overrides,
 )
+from training.rewards import RewardConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
@@ -33,6 +35,8 @@ class TestDefaults:
         assert (config.dars, config.rouge_threshold, config.self_certainty_alpha) == (1000.0, 0.75, 0.005)
         reward = config.reward_config()
         assert reward.dars_factor == 1000.0 and not reward.binary and reward.use_format
+        assert (config.rouge_gate, config.format_check) == ("exceeds", "strict")
+        assert reward == RewardConfig()
 
     def test_sft_defaults_are_the_papers(self, tmp_path):
         config = ShopR1SFTConfig(output_dir=str(tmp_path))
@@ -52,6 +56,43 @@ class TestDefaults:
     def test_binary_and_context(self, tmp_path):
         config = ShopR1GRPOConfig(output_dir=str(tmp_path), reward="binary", context="latest")
         assert config.reward_config().binary and config.prompt_column == "prompt_latest"
+        assert config.reward_config().use_format  # Table 4's binary action reward keeps the format reward
+        baseline = ShopR1GRPOConfig(output_dir=str(tmp_path), reward="binary", use_format=False)
+        assert baseline.reward_config() == RewardConfig(binary=True, use_format=False)  # Table 2's RL (binary)
+
+
+class TestRewardFields:
+    """The reward's fields are declared once, in `RewardConfig`; the GRPO config carries them under the same names."""
+
+    def test_every_reward_field_but_binary_with_its_default_and_help(self):
+        import dataclasses
+
+        grpo = {f.name: f for f in dataclasses.fields(ShopR1GRPOConfig)}
+        for f in dataclasses.fields(RewardConfig):
+            if f.name == "binary":
+                assert "binary" not in grpo  # the `reward` field says it
+                continue
+            assert grpo[f.name].default == f.default, f.name
+            assert grpo[f.name].metadata["help"] == f.metadata["help"], f.name
+        assert set(REWARD_FIELDS) == {f.name for f in dataclasses.fields(RewardConfig)} - {"binary"}
+
+    @pytest.mark.parametrize("changes", [
+        {"rouge_gate": "at_least"},
+        {"format_check": "lenient"},
+        {"use_format": False},
+        {"use_dars": False},
+        {"dars": 10.0, "rouge_threshold": 0.5},
+        {"type_reward": 0.4, "format_reward": 1.0},
+    ])
+    def test_each_switch_reaches_the_reward(self, tmp_path, changes):
+        config = ShopR1GRPOConfig(output_dir=str(tmp_path), **changes)
+        assert config.reward_config() == RewardConfig(**changes)
+
+    def test_switches_from_yaml_overrides(self):
+        rl = load_config(CONFIGS / "tiny-cpu.yaml", "rl", ["rouge_gate=at_least", "format_check=lenient"])
+        assert (rl.reward_config().rouge_gate, rl.reward_config().format_check) == ("at_least", "lenient")
+        with pytest.raises(ConfigError, match="Expect rouge_gate one of 'exceeds', 'at_least', actually: 'gt'"):
+            load_config(CONFIGS / "tiny-cpu.yaml", "rl", ["rouge_gate=gt"])
 
 
 class TestBadCombinations:
@@ -66,7 +107,9 @@ class TestBadCombinations:
         ({"rouge_threshold": 1.5}, "Expect rouge_threshold in [0, 1]"),
         ({"dars": 0.0}, "Expect dars > 0"),
         ({"online_site": "localhost:8000"}, "Expect online_site as an http(s) URL"),
-        ({"reward": "binary", "use_dars": False}, "Expect use_format and use_dars left on"),
+        ({"reward": "binary", "use_dars": False}, "Expect use_dars left on with reward='binary'"),
+        ({"format_check": "fenced"}, "Expect format_check one of 'strict', 'lenient'"),
+        ({"rouge_threshold": 1.0}, "Expect rouge_threshold < 1 with rouge_gate='exceeds'"),
         ({"max_prompt_length": 0}, "Expect max_prompt_length >= 1"),
     ])
     def test_rejected_with_expect_actually(self, tmp_path, kwargs, fragment):

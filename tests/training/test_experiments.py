@@ -7,7 +7,10 @@ import json
 
 import pytest
 
-from training.experiments import PRESETS, row_keys, run_experiment
+from training.configs import load_config
+from training.experiments import BASE_CONFIG, MODELS, PRESETS, format_tables, row_keys, run_experiment
+from training.experiments import ROWS as ALL_ROWS
+from training.rewards import RewardConfig
 
 ROWS = ["zero_shot", "sft", "shop_r1", "no_dars", "context_latest", "temperature_1"]
 HEADINGS = ("## Table 2", "## Table 3", "## Table 4", "## Table 5", "## Temperature sweep", "## Session realism",
@@ -28,6 +31,49 @@ def test_presets_are_typed_and_complete():
     assert changed == {"name", "rl_steps", "rl_learning_rate", "temperatures", "seeds"}
     assert long_rl.rl_steps == 3 * tiny.rl_steps
     assert long_rl.rl_learning_rate == pytest.approx(3 * tiny.rl_learning_rate)
+
+
+
+# Per RL model: the RewardConfig its GRPO stage builds (the base YAML + the model's overrides). Only the ablated
+# switch departs from the paper's defaults (strict format, `>` gate, DARS on, format reward on).
+REWARDS = {
+    "rl_binary": RewardConfig(binary=True, use_format=False),  # Table 2: 1 on an exact match, else 0
+    "sft_rl_binary": RewardConfig(binary=True, use_format=False),
+    "shop_r1": RewardConfig(),
+    "no_sft": RewardConfig(),
+    "no_format": RewardConfig(use_format=False),
+    "no_self_certainty": RewardConfig(),
+    "no_dars": RewardConfig(use_dars=False),
+    "binary_action": RewardConfig(binary=True),  # Table 4, the paper's reading: format reward kept
+    "binary_action_no_format": RewardConfig(binary=True, use_format=False),  # the other reading
+    "context_latest": RewardConfig(),
+}
+
+
+@pytest.mark.parametrize("row", [r for r in ALL_ROWS if MODELS[r.model].stage == "rl"], ids=lambda r: r.key)
+def test_rl_rows_carry_the_intended_reward(row):
+    spec = MODELS[row.model]
+    config = load_config(BASE_CONFIG, "rl", dict(spec.overrides))
+    assert config.reward_config() == REWARDS[row.model]
+    assert (config.reward_config().rouge_gate, config.reward_config().format_check) == ("exceeds", "strict")
+    alpha = 0.0 if row.model in ("rl_binary", "sft_rl_binary", "no_self_certainty") else 0.005
+    assert config.self_certainty_alpha == alpha
+
+
+def test_binary_action_rows_change_one_thing_against_shop_r1():
+    shop_r1 = load_config(BASE_CONFIG, "rl", dict(MODELS["shop_r1"].overrides))
+    binary = load_config(BASE_CONFIG, "rl", dict(MODELS["binary_action"].overrides))
+    changed = {f for f in shop_r1.__dataclass_fields__ if getattr(shop_r1, f) != getattr(binary, f)}
+    assert changed == {"reward"}
+    assert "other reading" in next(r.label for r in ALL_ROWS if r.key == "binary_action_no_format")
+    assert "does not spell out" in MODELS["binary_action_no_format"].description
+
+
+def test_table_4_lists_both_binary_readings_with_the_paper_number_on_one():
+    tables = format_tables({}, PRESETS["smoke"], [0])
+    table_4 = tables.split("## Table 4")[1].split("## Table 5")[0]
+    assert "| binary action reward | – | – | – | 27.41 / 27.46 / 12.11 |" in table_4
+    assert "| binary action reward, w/o format (other reading) | – | – | – | – |" in table_4
 
 
 @pytest.mark.slow

@@ -16,13 +16,15 @@ What we find (N = 3000, seeds 0 and 1; printed with `pytest -s`):
 | Shop-R1      | 0.559        | 329     | 80.0    | ~590x           | ~143x            |
 | no DARS      | 0.559        | 1.164   | 0.691   | ~2.1x           | ~1.24x           |
 | binary       | 0.195        | 0.421   | 0.099   | ~2.2x           | ~0.51x (flipped) |
+| binary + fmt | 0.695        | 0.921   | 0.599   | ~1.3x           | ~0.86x (flipped) |
 
 With DARS the gap is two to three orders of magnitude, for both policies. Without DARS the ordering still holds on
 this mix (a correct type is worth +0.3 and terminate earns no attribute credit), but the gap shrinks to a ~2x ratio,
 and to ~1.2x at the paper's SFT level: the signal that separates learning the hard long-text actions from spamming
 terminate is tiny. With the binary reward the ordering flips at the paper's SFT level: spamming terminate earns about
-twice what the weak policy earns. This matches the paper's Table 4, where the no-DARS and binary runs collapse to
-terminate.
+twice what the weak policy earns. Table 4's binary action reward keeps the format reward (`binary + fmt`: the same
++0.5 for every well-formed output, so the ratios shrink towards 1), and the ordering is still flipped. This matches the
+paper's Table 4, where the no-DARS and binary runs collapse to terminate.
 """
 
 from __future__ import annotations
@@ -173,11 +175,12 @@ def test_without_dars_the_gap_shrinks_drastically(sampled: Any) -> None:
     assert with_dars["sft"] / with_dars["terminate"] > 100 * (r["sft"] / r["terminate"])
 
 
-def test_binary_reward_flips_at_the_papers_sft_level(sampled: Any) -> None:
+@pytest.mark.parametrize("use_format", [False, True], ids=["table2_baseline", "table4_format_kept"])
+def test_binary_reward_flips_at_the_papers_sft_level(sampled: Any, use_format: bool) -> None:
     golds, policies = sampled
-    r = expected_rewards(RewardConfig(binary=True), golds, policies)
-    print("binary", r)
-    # always terminate is exact on every terminate gold (~20%)
-    assert r["terminate"] == pytest.approx(0.2, abs=0.03)
+    r = expected_rewards(RewardConfig(binary=True, use_format=use_format), golds, policies)
+    print("binary", "+ format" if use_format else "", r)
+    # always terminate is exact on every terminate gold (~20%), plus 0.5 format everywhere when the format is kept
+    assert r["terminate"] == pytest.approx(0.2 + (0.5 if use_format else 0.0), abs=0.03)
     assert r["sft"] / r["terminate"] < 3
     assert r["terminate"] > r["weak"]  # the hack pays more than a weak-but-honest policy

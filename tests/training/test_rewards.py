@@ -15,6 +15,8 @@ import training.rewards
 from envs.actions import Click, Terminate, TypeAndSubmit
 from training.rewards import (
     COMPONENTS,
+    PAPER_DARS,
+    PAPER_ROUGE_THRESHOLD,
     RewardComponent,
     RewardConfig,
     ShopR1Reward,
@@ -66,7 +68,7 @@ def test_doctests() -> None:
 
 class TestTable1:
     """Paper defaults: format 0.5, type 0.3, click attr 0.2, t&s attrs 0.1 + 0.1, name value 0.1, DARS 1000,
-    threshold 0.75 (credit at >=)."""
+    threshold 0.75 (credit above it, >), strict format."""
 
     def test_terminate_correct(self) -> None:
         # 0.5 format + 0.3 type, nothing more
@@ -161,30 +163,100 @@ class TestTable1:
         assert parts(completion, click(TITLE)) == (0.0, 0.0, 0.0, 0.0)
         assert binary_reward(None, [completion], gold_action=[click(TITLE)]) == [0.0]
 
-    def test_format_is_tolerant_of_wrapping(self) -> None:
-        # code fences and chatter around the one JSON object pass the format check (agent.schema.parse_step)
-        fenced = "Sure!\n```json\n" + out(click(TITLE)) + "\n```"
-        assert reward(fenced, click(TITLE)) == pytest.approx(1001.0)
+
+class TestFormatCheck:
+    """`format_check`: "strict" (the paper's: one JSON object and nothing else) or "lenient" (the earlier reading)."""
+
+    LENIENT = RewardConfig(format_check="lenient")
+    WRAPPED = [
+        "Sure!\n```json\n" + out(click(TITLE)) + "\n```",  # prose and a code fence
+        "```json\n" + out(click(TITLE)) + "\n```",  # a code fence alone
+        "I will open the boot. " + out(click(TITLE)),  # prose before
+        out(click(TITLE)) + " That should do it.",  # prose after
+        out(click(TITLE)) + "\n" + out(TERMINATE),  # a second object after the first
+    ]
+
+    @pytest.mark.parametrize("completion", WRAPPED)
+    def test_wrapped_json_earns_format_only_when_lenient(self, completion: str) -> None:
+        # strict: the whole reward is 0; lenient: the first valid object is scored, 0.5 + 0.3 + 0.2 + 1000
+        assert reward(completion, click(TITLE)) == 0.0
+        assert parts(completion, click(TITLE)) == (0.0, 0.0, 0.0, 0.0)
+        assert reward(completion, click(TITLE), self.LENIENT) == pytest.approx(1001.0)
+        assert parts(completion, click(TITLE), self.LENIENT)[0] == 0.5
+        assert RewardComponent("format")(None, [completion]) == [0.0]  # no gold needed for the format component
+        assert RewardComponent("format", self.LENIENT)(None, [completion]) == [0.5]
+
+    @pytest.mark.parametrize("completion", [out(click(TITLE)), "\n  " + out(click(TITLE)) + "\n",
+                                            json.dumps({"action": click(TITLE), "rationale": "It is this one."},
+                                                       indent=2)])
+    def test_bare_json_passes_strict(self, completion: str) -> None:
+        # whitespace around (or inside) the one object carries nothing: 0.5 + 0.3 + 0.2 + 1000
+        assert reward(completion, click(TITLE)) == pytest.approx(1001.0)
+        assert format_reward(None, [completion]) == [0.5]
+
+    def test_strict_failure_says_why(self) -> None:
+        from training.rewards import check_format
+
+        error = check_format("Here: " + out(TERMINATE))
+        assert error.message == ("Expect one JSON object and nothing else (format_check='strict'), actually: text "
+                                 "before the JSON object")
+        assert check_format(out(TERMINATE) + " {}").message.endswith("actually: more than one JSON value")
+        with pytest.raises(ValueError, match="Expect format_check one of 'strict', 'lenient', actually: 'loose'"):
+            check_format(out(TERMINATE), "loose")  # type: ignore[arg-type]
+
+    def test_binary_reward_uses_the_same_check(self) -> None:
+        fenced = self.WRAPPED[1]
+        assert binary_reward(None, [fenced], gold_action=[click(TITLE)]) == [0.0]
+        config = RewardConfig(binary=True, use_format=False, format_check="lenient")
+        assert reward(fenced, click(TITLE), config) == 1.0
 
 
 class TestThreshold:
-    BOUNDARY_PRED, BOUNDARY_GOLD = "waterproof hiking boots men", "waterproof hiking boots women"  # ROUGE-L = 6/8
+    """`rouge_gate`: "exceeds" (the paper's: ROUGE-L > threshold) or "at_least" (>=, the earlier reading)."""
 
-    def test_exactly_at_threshold_earns_credit(self) -> None:
-        # 0.75 >= 0.75 -> 1000 * 0.75 = 750, plus 0.5 + 0.3 + 0.2 + 0.1 (name)
-        assert reward(search(self.BOUNDARY_PRED), search(self.BOUNDARY_GOLD)) == pytest.approx(751.1)
+    BOUNDARY_PRED, BOUNDARY_GOLD = "waterproof hiking boots men", "waterproof hiking boots women"  # ROUGE-L = 6/8
+    AT_LEAST = RewardConfig(rouge_gate="at_least")
+
+    def test_exactly_at_threshold_earns_credit_only_at_least(self) -> None:
+        # exceeds: 0.75 > 0.75 is false -> no text credit: 0.5 + 0.3 + 0.2 + 0.1 (name, exact) = 1.1
+        assert reward(search(self.BOUNDARY_PRED), search(self.BOUNDARY_GOLD)) == pytest.approx(1.1)
+        # at_least: 0.75 >= 0.75 -> 1000 * 0.75 = 750, plus 1.1
+        assert reward(search(self.BOUNDARY_PRED), search(self.BOUNDARY_GOLD), self.AT_LEAST) == pytest.approx(751.1)
+
+    @pytest.mark.parametrize(("pred", "gold"), [
+        ("product_options.size.m", "product_options.size.l"),
+        ("refinements.price.under_50", "refinements.price.under_25"),
+    ])
+    def test_sibling_option_near_miss(self, pred: str, gold: str) -> None:
+        # [product options size m] vs [product options size l]: LCS 3 of 4 and 4 -> 6/8 = 0.75, the threshold itself
+        # exceeds: type + attribute only, 0.5 + 0.3 + 0.2 = 1.0; at_least: plus 1000 * 0.75 = 751.0 of 1,001
+        assert reward(click(pred), click(gold)) == pytest.approx(1.0)
+        assert reward(click(pred), click(gold), self.AT_LEAST) == pytest.approx(751.0)
+
+    def test_above_threshold_earns_credit_under_both(self) -> None:
+        # [search results acme boot image] vs [... title]: ROUGE-L 0.8 > 0.75 -> 0.5 + 0.3 + 0.2 + 800
+        for config in (RewardConfig(), self.AT_LEAST):
+            assert reward(click("search_results.acme_boot.image"), click(TITLE), config) == pytest.approx(801.0)
 
     def test_just_above_threshold_setting_earns_none(self) -> None:
         config = RewardConfig(rouge_threshold=0.76)
         assert reward(search(self.BOUNDARY_PRED), search(self.BOUNDARY_GOLD), config) == pytest.approx(1.1)
 
     def test_click_boundary(self) -> None:
-        # [product options color navy] vs [product options color black]: LCS 3 of 4 and 4 -> 6/8 = 0.75 -> 750
+        # [product options color navy] vs [product options color black]: LCS 3 of 4 and 4 -> 6/8 = 0.75
         pred, gold = click("product_options.color.navy"), click("product_options.color_black")
-        assert reward(pred, gold) == pytest.approx(0.5 + 0.3 + 0.2 + 750)
+        assert reward(pred, gold) == pytest.approx(0.5 + 0.3 + 0.2)
+        assert reward(pred, gold, self.AT_LEAST) == pytest.approx(0.5 + 0.3 + 0.2 + 750)
+
+    def test_type_and_submit_name_term_uses_the_same_gate(self) -> None:
+        # name [search input box field] vs [search input box bar]: 6/8 = 0.75; text exact -> 1000
+        pred, gold = search(QUERY, "search_input.box_field"), search(QUERY, "search_input.box_bar")
+        assert reward(pred, gold) == pytest.approx(0.5 + 0.3 + 0.2 + 1000)
+        assert reward(pred, gold, self.AT_LEAST) == pytest.approx(0.5 + 0.3 + 0.2 + 1000 + 0.1 * 0.75)
 
     def test_zero_threshold_credits_any_overlap(self) -> None:
         config = RewardConfig(rouge_threshold=0.0)
+        assert reward(click("nav_bar.home"), click("search_results.acme_boot.title"), config) == pytest.approx(1.0)
         # [nav bar home] vs [nav bar homepage] = 2/3
         assert reward(click("nav_bar.home"), click("nav_bar.homepage"), config) == pytest.approx(1.0 + 1000 * 2 / 3)
 
@@ -224,12 +296,24 @@ class TestAblations:
         ],
     )
     def test_binary_baseline(self, pred: dict[str, Any], gold: dict[str, Any], expected: float) -> None:
+        # Table 2's "RL (binary)": 1 on an exact match, else 0, no format reward
         assert binary_reward(None, [out(pred)], gold_action=[gold]) == [expected]
-        assert reward(pred, gold, RewardConfig(binary=True)) == expected
+        assert reward(pred, gold, RewardConfig(binary=True, use_format=False)) == expected
+        # Table 4's "binary action reward": the same action reward, the format reward kept (+0.5)
+        assert reward(pred, gold, RewardConfig(binary=True)) == expected + 0.5
 
-    def test_binary_ignores_format_and_dars_settings(self) -> None:
-        config = RewardConfig(binary=True, use_format=False, use_dars=False)
+    def test_binary_action_row_keeps_format(self) -> None:
+        config = RewardConfig(binary=True)  # use_format defaults to True
+        assert reward(TERMINATE, TERMINATE, config) == 1.5
+        assert reward(click(TITLE), TERMINATE, config) == 0.5  # well-formed, wrong action: the format reward alone
+        assert reward("not json", TERMINATE, config) == 0.0
+        assert ShopR1Reward(config).components(None, [out(TERMINATE)], gold_action=[TERMINATE])["format"] == [0.5]
+
+    def test_binary_ignores_dars_and_threshold(self) -> None:
+        config = RewardConfig(binary=True, use_format=False, use_dars=False, rouge_gate="at_least",
+                              rouge_threshold=0.0)
         assert reward(TERMINATE, TERMINATE, config) == 1.0
+        assert reward(click("search_results.acme_boot.image"), click(TITLE), config) == 0.0
 
 
 class TestComponents:
@@ -331,6 +415,8 @@ class TestConfig:
         assert (c.format_reward, c.type_reward, c.click_attr_reward) == (0.5, 0.3, 0.2)
         assert (c.type_name_attr_reward, c.type_text_attr_reward, c.type_name_value_weight) == (0.1, 0.1, 0.1)
         assert (c.dars, c.rouge_threshold, c.use_format, c.use_dars, c.binary) == (1000.0, 0.75, True, True, False)
+        assert (c.rouge_gate, c.format_check) == ("exceeds", "strict")
+        assert (PAPER_DARS, PAPER_ROUGE_THRESHOLD) == (1000.0, 0.75)
 
     @pytest.mark.parametrize(
         ("kwargs", "message"),
@@ -343,12 +429,21 @@ class TestConfig:
             ({"dars": "1000"}, "Expect dars to be a finite number, actually: '1000'"),
             ({"use_dars": 0}, "Expect use_dars to be a bool, actually: 0"),
             ({"click_attr_reward": True}, "Expect click_attr_reward to be a finite number, actually: True"),
+            ({"rouge_gate": ">="}, "Expect rouge_gate one of 'exceeds', 'at_least', actually: '>='"),
+            ({"format_check": "json"}, "Expect format_check one of 'strict', 'lenient', actually: 'json'"),
+            ({"rouge_threshold": 1.0}, "Expect rouge_threshold < 1 with rouge_gate='exceeds' (no ROUGE-L exceeds 1, "
+                                       "not even an exact match's), actually: 1.0; use rouge_gate='at_least'"),
         ],
     )
     def test_validation(self, kwargs: dict[str, Any], message: str) -> None:
         with pytest.raises(ValueError) as info:
             RewardConfig(**kwargs)
         assert str(info.value) == message
+
+    def test_full_threshold_needs_at_least(self) -> None:
+        config = RewardConfig(rouge_threshold=1.0, rouge_gate="at_least")
+        assert reward(click(TITLE), click(TITLE), config) == pytest.approx(1001.0)
+        assert reward(click("search_results.acme_boot.image"), click(TITLE), config) == pytest.approx(1.0)
 
     def test_every_field_has_help_citing_the_paper(self) -> None:
         from dataclasses import fields
@@ -402,14 +497,27 @@ class TestProperties:
 
     @settings(max_examples=300, deadline=None)
     @given(actions(), actions())
-    def test_metric_exact_implies_value_credit(self, pred: dict[str, str], gold: dict[str, str]) -> None:
-        """The reward's `>=` threshold agrees with the metric's: an exact type_and_submit earns its text credit."""
+    def test_metric_exact_implies_value_credit_at_least(self, pred: dict[str, str], gold: dict[str, str]) -> None:
+        """Under `rouge_gate="at_least"` the reward agrees with the metric's `>=`: an exact action earns its credit."""
         from training.metrics import is_exact
 
         p, g = parse_gold(pred), parse_gold(gold)
         if is_exact(p, g) and g.type != "terminate":
-            b = score_completion(out(pred), gold)
+            b = score_completion(out(pred), gold, RewardConfig(rouge_gate="at_least"))
             assert b.value >= 1000 * 0.75
+
+    @settings(max_examples=300, deadline=None)
+    @given(actions(), actions())
+    def test_value_credit_needs_rouge_above_threshold(self, pred: dict[str, str], gold: dict[str, str]) -> None:
+        """Under the paper's `>`, a value term is paid only when its ROUGE-L is strictly above 0.75."""
+        from training.rouge import rouge_l
+
+        if pred["type"] != gold["type"] or gold["type"] == "terminate":
+            return
+        b = score_completion(out(pred), gold)
+        key = "name" if gold["type"] == "click" else "text"
+        similarity = rouge_l(pred[key], gold[key])
+        assert (b.value >= 1000 * 0.75) == (similarity > 0.75)
 
     def test_custom_similarity(self) -> None:
         reward = ShopR1Reward(similarity=lambda a, b: 1.0)

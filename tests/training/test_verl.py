@@ -43,7 +43,8 @@ QUERY = "waterproof hiking boots"
 TABLE_1: list[tuple[str, dict[str, Any]]] = [
     (out(TERMINATE), TERMINATE),
     (out(click(TITLE)), click(TITLE)),
-    (out(click("search_results.acme_boot.image")), click(TITLE)),  # ROUGE-L 0.8 >= 0.75
+    (out(click("search_results.acme_boot.image")), click(TITLE)),  # ROUGE-L 0.8 > 0.75
+    (out(click("product_options.size.m")), click("product_options.size.l")),  # 0.75: credit only under at_least
     (out(click("nav_bar.home")), click("nav_bar.homepage")),  # 0.667 < 0.75
     (out(click("cart.proceed_to_checkout")), click(TITLE)),
     (out(search(QUERY)), search(QUERY)),
@@ -61,7 +62,7 @@ TABLE_1: list[tuple[str, dict[str, Any]]] = [
     (out(click("search_input")), search(QUERY)),
     (out(TERMINATE), search(QUERY)),
     (out(search(QUERY)), TERMINATE),
-    ("Sure!\n```json\n" + out(click(TITLE)) + "\n```", click(TITLE)),
+    ("Sure!\n```json\n" + out(click(TITLE)) + "\n```", click(TITLE)),  # strict: 0; lenient: 1001
 ]
 FORMAT_FAILURES: list[str] = [
     "I will click the boots.",
@@ -82,6 +83,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "no_format": {"use_format": False},
     "threshold_0.5": {"rouge_threshold": 0.5},
     "binary": {"binary": True},
+    "binary_baseline": {"binary": True, "use_format": False},
+    "at_least": {"rouge_gate": "at_least"},
+    "lenient": {"format_check": "lenient"},
 }
 
 
@@ -121,6 +125,11 @@ class TestSameAsShopR1Reward:
 
     def test_valid_format_flag(self) -> None:
         assert compute_score("shop_r1", out(TERMINATE), json.dumps(click(TITLE)))["valid_format"] == 1.0
+        fenced = "```json\n" + out(TERMINATE) + "\n```"  # the paper's strict format fails; lenient passes
+        assert compute_score("shop_r1", fenced, json.dumps(TERMINATE))["valid_format"] == 0.0
+        assert compute_score("shop_r1", fenced, json.dumps(TERMINATE), None, format_check="lenient") == {
+            "score": pytest.approx(0.8), "format": 0.5, "type": 0.3, "attribute": 0.0, "value": 0.0, "binary": 1.0,
+            "valid_format": 1.0}
         assert compute_score("shop_r1", out(TERMINATE), json.dumps(click(TITLE)),
                              {"reward_config": {"use_format": False}})["valid_format"] == 1.0
 
@@ -141,8 +150,10 @@ class TestExtraInfo:
         info = {"reward_config": {"dars": np.float64(10.0), "use_dars": np.bool_(True)}}
         assert compute_score("shop_r1", out(click(TITLE)), json.dumps(click(TITLE)), info)["score"] == \
             pytest.approx(0.5 + 0.3 + 0.2 + 10)
-        info = {"reward_config": json.dumps({"binary": True})}
+        info = {"reward_config": json.dumps({"binary": True, "use_format": False})}
         assert compute_score("shop_r1", out(click(TITLE)), json.dumps(click(TITLE)), info)["score"] == 1.0
+        info = {"reward_config": json.dumps({"binary": True})}  # Table 4's binary action reward keeps the format's 0.5
+        assert compute_score("shop_r1", out(click(TITLE)), json.dumps(click(TITLE)), info)["score"] == 1.5
 
     @pytest.mark.parametrize("bad", [{"reward_config": {"darz": 1}}, {"reward_config": [1, 2]},
                                      {"reward_config": {"rouge_threshold": 2.0}}])
