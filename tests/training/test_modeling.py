@@ -145,7 +145,8 @@ def test_cli_model_init(data_dir: Path, tmp_path: Path) -> None:
                                       str(tmp_path / "m"), "--vocab-size", "600"])
     assert result.exit_code == 0, result.output
     assert "preset micro, vocab 600" in result.output and len(load_tokenizer(tmp_path / "m")) == 600
-    for args, message in ((["--preset", "big"], "Invalid value for '--preset'"), (["--corpus", str(tmp_path)], "no meta.json")):
+    bad = ((["--preset", "big"], "Invalid value for '--preset'"), (["--corpus", str(tmp_path)], "no meta.json"))
+    for args, message in bad:
         base = {"--preset": "micro", "--corpus": str(data_dir)}
         base.update(dict(zip(args[::2], args[1::2], strict=True)))
         argv = ["model", "init", "--out", str(tmp_path / "x"), *[x for kv in base.items() for x in kv]]

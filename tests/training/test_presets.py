@@ -59,8 +59,9 @@ def test_a_wheel_installed_outside_the_checkout_runs(tmp_path, store_db):
                       "print(agent.__file__, envs.__file__, sites.__file__, p.PRESET_DIR, sep='\\n')")
     assert all(line.startswith(str(site)) for line in where.splitlines()), where
     assert run("-m", "agent.cli", "--version").strip() == "shop-r1 0.1.0"
-    assert run("-c", "from training.experiments import BASE_CONFIG; from training.configs import load_config; "
-                     "print(BASE_CONFIG.is_file(), load_config('tiny-cpu', 'sft').output_dir)") == "True runs/tiny/sft\n"
+    code = ("from training.experiments import BASE_CONFIG; from training.configs import load_config; "
+            "print(BASE_CONFIG.is_file(), load_config('tiny-cpu', 'sft').output_dir)")
+    assert run("-c", code) == "True runs/tiny/sft\n"
     out = run("-m", "agent.cli", "simulate", "--embedded", "--catalog", str(store_db), "--sessions", "2",
               "--backend", "http", "--policy", "scripted", "--out", str(work / "run"), "--no-report")
     assert len(list((work / "run" / "sessions").glob("*.jsonl"))) == 2, out
