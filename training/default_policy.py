@@ -56,7 +56,8 @@ SMOKE_DEFAULT_POLICY = dataclasses.replace(
 
 SMOLLM2_POLICY = ExperimentPreset(
     name="smollm2", train_sessions=240, test_sessions=30, session_max_steps=30, max_context_tokens=3072,
-    model_preset="smollm2-135m-instruct", lora_r=16, bf16=True, rl_rationales=True, sft_steps=36, sft_batch_size=2,
+    model_preset="smollm2-135m-instruct", lora_r=16, bf16=True, gradient_checkpointing=True, rl_rationales=True,
+    sft_steps=40, sft_batch_size=1,
     sft_max_length=3584, sft_learning_rate=2e-4, rl_steps=4, num_generations=4, rl_batch_size=4,
     max_completion_length=96, max_prompt_length=3584, rl_learning_rate=5e-5, online_steps=0, eval_limit=64,
     eval_max_new_tokens=96, realism_sessions=12, realism_max_steps=15, temperatures=(0.6,), seeds=(0,),
