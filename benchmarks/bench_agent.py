@@ -22,7 +22,7 @@ from bench_env import throughput as env_throughput  # noqa: E402
 from agent.policies import make_policy  # noqa: E402
 from agent.population import sample_from_catalog  # noqa: E402
 from agent.session import RunConfig, run_sessions  # noqa: E402
-from agent.summary import summarize  # noqa: E402
+from agent.summary import session_searches, summarize  # noqa: E402
 from agent.trace import iter_traces  # noqa: E402
 from sites.store.generate import build_catalog  # noqa: E402
 from sites.store.server import StoreServer  # noqa: E402
@@ -43,10 +43,14 @@ def run(url: str, db: Path, policy_name: str, backend: str, k: int, n: int, **po
         t0 = time.perf_counter()
         asyncio.run(go())
         wall = time.perf_counter() - t0
-        summary = summarize(list(iter_traces(tmp)))
+        traces = list(iter_traces(tmp))
+        summary = summarize(traces)
     t = summary.timing
+    engine = getattr(policy, "engine", None)
     return {"sessions_per_min": n / wall * 60, "steps_per_s": summary.total_steps / wall, "policy_ms": t.policy_ms,
-            "env_ms": t.env_ms, "trace_ms": t.trace_ms, "purchase": summary.purchase_rate}
+            "env_ms": t.env_ms, "trace_ms": t.trace_ms, "purchase": summary.purchase_rate,
+            "search": sum(1 for tr in traces if session_searches(tr) > 0) / len(traces) if traces else None,
+            "steps": summary.total_steps, "wall": wall, "engine": engine.stats.as_dict() if engine else None}
 
 
 def main() -> None:

@@ -12,49 +12,18 @@ Run: `.venv/bin/python benchmarks/bench_default_policy.py [--sessions N]`; write
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import num, write_report  # noqa: E402
+from bench_agent import run  # noqa: E402
 
 from agent.checkpoints import TINY_POLICY_DIR, default_policy_dir  # noqa: E402
-from agent.policies import make_policy  # noqa: E402
-from agent.population import sample_from_catalog  # noqa: E402
-from agent.session import RunConfig, run_sessions  # noqa: E402
-from agent.summary import session_searches, summarize  # noqa: E402
-from agent.trace import iter_traces  # noqa: E402
 from sites.store.generate import build_catalog  # noqa: E402
 from sites.store.server import StoreServer  # noqa: E402
-
-
-def run(url: str, db: Path, policy_name: str, k: int, n: int, **opts) -> dict:
-    items = sample_from_catalog(db, n, seed=1)
-    policy = make_policy(policy_name, **opts)
-    with tempfile.TemporaryDirectory() as tmp:
-        config = RunConfig(site=url, backend="http", concurrency=k, seed=1, max_steps=30)
-
-        async def go():
-            try:
-                return await run_sessions(tmp, policy, items, config, progress=False)
-            finally:
-                await policy.close()
-
-        t0 = time.perf_counter()
-        asyncio.run(go())
-        wall = time.perf_counter() - t0
-        traces = list(iter_traces(tmp))
-    summary = summarize(traces)
-    steps = summary.total_steps
-    stats = policy.engine.stats.as_dict() if hasattr(policy, "engine") else None
-    return {"sessions_per_min": n / wall * 60, "steps_per_s": steps / wall, "steps": steps, "wall": wall,
-            "env_ms": summary.timing.env_ms, "trace_ms": summary.timing.trace_ms,
-            "purchase": summary.purchase_rate,
-            "search": sum(1 for t in traces if session_searches(t) > 0) / len(traces), "engine": stats}
 
 
 def main() -> None:
@@ -76,8 +45,8 @@ def main() -> None:
         with StoreServer(db) as server:
             for label, policy, opts, k in cells:
                 n = args.sessions if k > 1 else max(1, args.sessions // 4)
-                r = run(server.url, db, policy, k, n, device="cpu", **opts) if policy == "local" else \
-                    run(server.url, db, policy, k, n)
+                extra = {"device": "cpu"} if policy == "local" else {}
+                r = run(server.url, db, policy, "http", k, n, **extra, **opts)
                 rows.append((label, k, n, r))
                 print(label, k, f"{r['steps_per_s']:.3f} steps/s", flush=True)
     base = {k: r["steps_per_s"] for label, k, _, r in rows if label == "scripted"}
