@@ -72,7 +72,8 @@ def fit_session(messages: list[dict[str, str]], count: Any, max_length: int,
                 placeholder: str = "[page html omitted: {url}]") -> tuple[list[dict[str, str]], int]:
     r"""A session chat cut to `max_length` tokens from its start, never its end (TRL would cut the end, and the last
     step, the buy or the leave, is what a shopper is judged on most): the oldest pages' HTML becomes the placeholder
-    first (the data's own budget rule), then the oldest turn pairs go. `count(messages)` is the templated length.
+    first (the data's own budget rule), then the oldest turn pairs go, then the last page's tail. `count(messages)` is
+    the templated length.
     Returns the messages and how many pages and turns were cut.
 
     >>> msgs = [{"role": "system", "content": "S"},
@@ -99,6 +100,17 @@ def fit_session(messages: list[dict[str, str]], count: Any, max_length: int,
             length = count(messages)
     while length > max_length and len(messages) > 4 and messages[1]["role"] == "user":
         del messages[1:3]  # the oldest user/assistant pair
+        cut += 1
+        length = count(messages)
+    last = max((k for k, m in enumerate(messages) if m["role"] == "user"), default=None)
+    for _ in range(8):  # the last page alone is too long: keep its head, as the prompt's budget rule does
+        page = _PAGE.search(messages[last]["content"]) if last is not None else None
+        if length <= max_length or page is None or not page.group(3):
+            break
+        html = page.group(3)
+        keep = int(len(html) * max_length / length * 0.9)
+        messages[last]["content"] = (messages[last]["content"][:page.start(3)] + html[:keep]
+                                     + "\n[... page truncated ...]" + messages[last]["content"][page.end(3):])
         cut += 1
         length = count(messages)
     return messages, cut

@@ -118,3 +118,34 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(tmp_path, data_dir, micro_dir):
     steps = [int(r["step"]) for r in _rows(out / "log.csv") if r.get("loss")]
     assert steps == list(range(1, 7)), steps  # resumed after `stopped`, no step logged twice
     assert stopped < 6
+
+
+def test_a_10k_token_session_keeps_its_final_action(micro_dir):
+    from datasets import Dataset
+
+    from training._common import load_processing_class
+    from training.sft import _fit_sessions
+
+    tokenizer = load_processing_class(micro_dir)
+    page = "<ul>" + "".join(f"<li><a name='results.item_{i}'>Acme tent {i}</a></li>" for i in range(40)) + "</ul>"
+    messages = [{"role": "system", "content": "You shop."}]
+    for step in range(1, 13):
+        messages.append({"role": "user", "content": f"# Current page (step {step})\nURL: http://shop/{step}\n{page}"
+                                                    "\n\nWhat do you do next?"})
+        messages.append({"role": "assistant", "content": f'{{"rationale": "step {step}", "action": {{"type": "click", '
+                                                         f'"name": "results.item_{step}"}}}}'})
+    final = '{"rationale": "Done.", "action": {"type": "terminate"}}'
+    messages[-1]["content"] = final
+    def length(msgs):
+        ids = tokenizer.apply_chat_template(msgs, tokenize=True)
+        return len(ids["input_ids"] if hasattr(ids, "keys") else ids)
+
+    full = length(messages)
+    assert full > 10_000
+    fitted = _fit_sessions(Dataset.from_list([{"messages": messages}]), tokenizer, 4096)[0]["messages"]
+    assert length(fitted) <= 4096 < full
+    assert fitted[-1]["content"] == final and fitted[-2]["content"] == messages[-2]["content"]  # the end survives
+    assert "[page html omitted: http://shop/1]" in fitted[1]["content"]  # the oldest page went first
+    huge = [messages[0], {**messages[-2], "content": messages[-2]["content"].replace(page, page * 12)}, messages[-1]]
+    cut = _fit_sessions(Dataset.from_list([{"messages": huge}]), tokenizer, 4096)[0]["messages"]
+    assert length(cut) <= 4096 and cut[-1]["content"] == final and "page truncated" in cut[-2]["content"]
