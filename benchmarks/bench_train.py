@@ -33,7 +33,7 @@ from training.configs import ShopR1GRPOConfig, ShopR1SFTConfig
 
 
 def sft_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, max_length: int,
-            lora_r: int = 0) -> dict[str, float]:
+            lora_r: int = 0, batch: int = 2, checkpointing: bool = False) -> dict[str, float]:
     from transformers import TrainerCallback
 
     from training.sft import build_sft_trainer
@@ -46,8 +46,9 @@ def sft_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, max_leng
                 marks.append((time.perf_counter(), float(logs["num_tokens"])))
 
     config = ShopR1SFTConfig(output_dir=str(out), data_dir=str(data), model_dir=str(model), max_steps=steps,
-                             per_device_train_batch_size=2, learning_rate=1e-3, logging_steps=1, save_strategy="no",
-                             max_length=max_length, use_cpu=True, bf16=bf16, gradient_checkpointing=False,
+                             per_device_train_batch_size=batch, learning_rate=1e-3, logging_steps=1,
+                             save_strategy="no", max_length=max_length, use_cpu=True, bf16=bf16,
+                             gradient_checkpointing=checkpointing,
                              report_to="none", dataloader_num_workers=0, disable_tqdm=True, lora_r=lora_r)
     trainer = build_sft_trainer(config, callbacks=[Clock()])
     trainer.train()
@@ -56,7 +57,7 @@ def sft_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, max_leng
 
 
 def grpo_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, prompt_tokens: int,
-             completion_tokens: int, group: int, lora_r: int = 0) -> dict[str, float]:
+             completion_tokens: int, group: int, lora_r: int = 0, checkpointing: bool = False) -> dict[str, float]:
     from datasets import Dataset
 
     from training._common import load_data_split, load_processing_class
@@ -85,7 +86,7 @@ def grpo_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, prompt_
         output_dir=str(out), model_dir=str(model), max_steps=steps, per_device_train_batch_size=group,
         num_generations=group, max_completion_length=completion_tokens,
         generation_kwargs={"min_new_tokens": completion_tokens}, learning_rate=1e-5, logging_steps=1,
-        save_strategy="no", use_cpu=True, bf16=bf16, gradient_checkpointing=False, report_to="none",
+        save_strategy="no", use_cpu=True, bf16=bf16, gradient_checkpointing=checkpointing, report_to="none",
         dataloader_num_workers=0, disable_tqdm=True, lora_r=lora_r)
     trainer = build_grpo_trainer(config, train_dataset=dataset)
     trainer.train()
@@ -111,16 +112,17 @@ def main() -> None:
 
     smollm2 = ensure_base("smollm2-135m-instruct")
     smollm2_data = args.smollm2_data or args.data
-    # (label, model, data, lora_r, SFT max length, GRPO prompt tokens, G): the presets' sizes (tiny-cpu, smollm2)
-    cells = [("tiny (3.9M), full fine-tune", args.tiny, args.data, 0, 1536, 512, 8),
-             ("SmolLM2-135M, LoRA r 16", smollm2, smollm2_data, 16, 3584, 3072, 4),
-             ("SmolLM2-135M, full fine-tune", smollm2, smollm2_data, 0, 3584, 3072, 4)]
+    # (label, model, data, lora_r, SFT max length, SFT batch, GRPO prompt tokens, G, activation checkpointing):
+    # the presets' sizes (tiny-cpu; smollm2, whose 3.5k-token sessions need checkpointing to fit in memory)
+    cells = [("tiny (3.9M), full fine-tune", args.tiny, args.data, 0, 1536, 2, 512, 8, False),
+             ("SmolLM2-135M, LoRA r 16", smollm2, smollm2_data, 16, 3584, 1, 3072, 4, True),
+             ("SmolLM2-135M, full fine-tune", smollm2, smollm2_data, 0, 3584, 1, 3072, 4, True)]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (label, model, data, lora_r, max_length, prompt, group) in enumerate(cells):
-            sft = sft_run(data, model, Path(tmp) / f"sft-{i}", args.sft_steps, True, max_length, lora_r)
+        for i, (label, model, data, lora_r, max_length, batch, prompt, group, ckpt) in enumerate(cells):
+            sft = sft_run(data, model, Path(tmp) / f"sft-{i}", args.sft_steps, True, max_length, lora_r, batch, ckpt)
             grpo = grpo_run(data, model, Path(tmp) / f"grpo-{i}", args.grpo_steps, True, prompt, args.completion,
-                            group, lora_r)
+                            group, lora_r, ckpt)
             results.append((label, lora_r, max_length, group, sft, grpo))
             print(f"{label}: SFT {sft['tokens_per_s']:.0f} tokens/s, GRPO step {grpo['step_s']:.1f}s", flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -141,8 +143,9 @@ def main() -> None:
         lines.append(f"| {label} | {max_length} | {sft['tokens_per_s']:,.0f} | {sft['tokens_per_s'] / base_sft:.3f}× | "
                      f"{grpo['prompt_tokens']} + {grpo['completion_tokens']:.0f}, {group} | {grpo['step_s']:.1f} | "
                      f"{grpo['step_s'] / base_grpo:.1f}× |")
-    lines += ["", f"SFT: batch 2 whole sessions, steps 2..{args.sft_steps}. GRPO: one prompt × G completions per step, "
-              f"α = 0.005 and β = 0.001 forward passes included; {args.grpo_steps} step(s)."]
+    lines += ["", f"SFT: whole sessions (batch 2 tiny, 1 SmolLM2 with activation checkpointing, as the presets), steps "
+              f"2..{args.sft_steps}. GRPO: one prompt × G completions per step, α = 0.005 and β = 0.001 forward passes "
+              f"included; {args.grpo_steps} step(s)."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
