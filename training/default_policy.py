@@ -91,7 +91,7 @@ def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "
     import torch
     from transformers import AutoModelForCausalLM
 
-    from agent.base_models import BASE_NAME_FILE
+    from agent.base_models import BASE_NAME_FILE, read_base_name
     from agent.models import load_tokenizer, resolve_dtype
     from agent.prompt import PROMPT_CONFIG_FILE
     from training.lora import ADAPTER_CONFIG, is_adapter
@@ -110,6 +110,11 @@ def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "
         for name in (ADAPTER_CONFIG, BASE_NAME_FILE):
             if (src / name).is_file():
                 shutil.copy2(src / name, staging / name)
+        base = read_base_name(src)
+        if base is not None:  # name the base as the registry does, not by this machine's cache path
+            config = json.loads((staging / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+            config["base_model_name_or_path"] = base
+            (staging / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         weights_file = "adapter_model.safetensors"
     else:
         model = AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.float32)

@@ -141,7 +141,8 @@ def test_an_adapter_whose_base_is_gone_says_so(tmp_path, sft_adapter):
         load_model(moved, device="cpu")
 
 
-def test_export_ships_the_adapter_in_bf16_with_its_base_name(tmp_path, sft_adapter):
+def test_export_ships_the_adapter_in_bf16_with_its_base_name(tmp_path, sft_adapter, micro_dir):
+    sft_base = micro_dir
     from safetensors import safe_open
 
     from agent.base_models import read_base_name, write_base_name
@@ -160,6 +161,9 @@ def test_export_ships_the_adapter_in_bf16_with_its_base_name(tmp_path, sft_adapt
     with safe_open(str(dest / "adapter_model.safetensors"), "pt") as f:
         assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.bfloat16"}
     assert read_base_name(dest) == "smollm2-135m-instruct"
-    (dest / "shop_r1_base.json").unlink()  # the micro base is no registry base: load it by its recorded path
+    assert json.loads((dest / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m-instruct"
+    (dest / "shop_r1_base.json").unlink()  # the micro base is no registry base: load it by its path
+    config = json.loads((dest / "adapter_config.json").read_text())
+    (dest / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": str(sft_base)}))
     policy = LocalPolicy(LocalPolicyConfig(model_dir=str(dest), device="cpu", max_new_tokens=8))
     assert not hasattr(policy.engine.model, "peft_config")  # loaded over its base and merged
