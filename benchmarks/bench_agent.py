@@ -28,11 +28,12 @@ from sites.store.generate import build_catalog  # noqa: E402
 from sites.store.server import StoreServer  # noqa: E402
 
 
-def run(url: str, db: Path, policy_name: str, backend: str, k: int, n: int, **policy_opts) -> dict:
+def run(url: str, db: Path, policy_name: str, backend: str, k: int, n: int, max_steps: int = 30,
+        **policy_opts) -> dict:
     items = sample_from_catalog(db, n, seed=1)
     with tempfile.TemporaryDirectory() as tmp:
         policy = make_policy(policy_name, **policy_opts)
-        config = RunConfig(site=url, backend=backend, concurrency=k, seed=1, max_steps=30)
+        config = RunConfig(site=url, backend=backend, concurrency=k, seed=1, max_steps=max_steps)
 
         async def go():
             try:

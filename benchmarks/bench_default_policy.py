@@ -30,6 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=8, help="sessions per cell at concurrency 8 (1 runs a quarter)")
     ap.add_argument("--products", type=int, default=5000)
+    ap.add_argument("--max-steps", type=int, default=10, help="step budget per session")
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/default_policy.md"))
     args = ap.parse_args()
     default = str(default_policy_dir())
@@ -46,14 +47,14 @@ def main() -> None:
             for label, policy, opts, k in cells:
                 n = args.sessions if k > 1 else max(1, args.sessions // 4)
                 extra = {"device": "cpu"} if policy == "local" else {}
-                r = run(server.url, db, policy, "http", k, n, **extra, **opts)
+                r = run(server.url, db, policy, "http", k, n, max_steps=args.max_steps, **extra, **opts)
                 rows.append((label, k, n, r))
                 print(label, k, f"{r['steps_per_s']:.3f} steps/s", flush=True)
     base = {k: r["steps_per_s"] for label, k, _, r in rows if label == "scripted"}
     lines = ["# Default shopper benchmark", "",
              "`.venv/bin/python benchmarks/bench_default_policy.py` (http backend, catalog "
-             f"{args.products} products, 2-core CPU, bf16 where the CPU has it). Baseline: the scripted shopper at the "
-             "same concurrency, same run.", "",
+             f"{args.products} products, 2-core CPU, bf16 where the CPU has it, at most {args.max_steps} steps a "
+             "session). Baseline: the scripted shopper at the same concurrency, same run.", "",
              "| shopper | concurrency | sessions | sessions/min | steps/s | vs scripted | env ms/step | "
              "purchase rate | search rate |",
              "|---|---|---|---|---|---|---|---|---|"]
