@@ -22,7 +22,6 @@ loads on any machine where the wheel is installed; `resolve_base` turns a name o
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -222,11 +221,6 @@ def resolve_base(base: str) -> Path:
     raise FileNotFoundError(f"Expect a base model: one of {', '.join(BASES)} or a model directory, actually: {base!r}")
 
 
-def base_spec(name: str) -> BaseSpec:
-    """The registry entry of `name` (a `ValueError` naming the known ones otherwise)."""
-    return dataclasses.replace(_spec(name))
-
-
 def read_base_name(model_dir: str | Path) -> str | None:
     """The base registry name recorded beside an adapter (`BASE_NAME_FILE`), or None."""
     path = Path(model_dir) / BASE_NAME_FILE
@@ -245,3 +239,15 @@ def write_base_name(model_dir: str | Path, name: str) -> Path:
     return path
 
 
+
+
+def base_name_of(model_dir: str | Path) -> str | None:
+    """The registry base a model directory descends from: a converted base's `source.json`, or the name an adapter
+    recorded (`BASE_NAME_FILE`); None for anything else."""
+    source = Path(model_dir) / "source.json"
+    if source.is_file():
+        try:
+            return json.loads(source.read_text(encoding="utf-8")).get("base")
+        except (ValueError, AttributeError):
+            return None
+    return read_base_name(model_dir)

@@ -16,7 +16,6 @@ base's wheel is installed.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ADAPTER_CONFIG", "LoRAFields", "base_name_of", "is_adapter", "peft_config", "trainable_model",
+__all__ = ["ADAPTER_CONFIG", "LoRAFields", "is_adapter", "peft_config", "trainable_model",
            "record_base"]
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -88,25 +87,9 @@ def trainable_model(model_dir: str | Path, config: LoRAFields) -> tuple[Any, Any
     return model, None
 
 
-def base_name_of(model_dir: str | Path) -> str | None:
-    """The base registry name a model directory descends from: its `source.json` (a converted base) or the name an
-    adapter recorded."""
-    from agent.base_models import BASE_NAME_FILE, read_base_name
-
-    source = Path(model_dir) / "source.json"
-    if source.is_file():
-        try:
-            return json.loads(source.read_text(encoding="utf-8")).get("base")
-        except ValueError:
-            return None
-    if (Path(model_dir) / BASE_NAME_FILE).is_file():
-        return read_base_name(model_dir)
-    return None
-
-
 def record_base(output_dir: str | Path, parent_dir: str | Path) -> None:
     """After saving an adapter: write the base's registry name beside it, so it loads without the training paths."""
-    from agent.base_models import write_base_name
+    from agent.base_models import base_name_of, write_base_name
 
     if not is_adapter(output_dir):
         return
