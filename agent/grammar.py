@@ -47,7 +47,9 @@ def _quote(text: str) -> str:
 # A state is a tuple whose first item names the node:
 #   ("lit", node, pos)                     inside a literal
 #   ("choice", node, prefix)               inside one of a set of quoted options
-#   ("free", node, length, escape, blank)  inside a free JSON string (escape: after a backslash; blank: only spaces)
+#   ("free", node, length, escape, blank, space)
+#                                          inside a free JSON string (escape: after a backslash; blank: only spaces
+#                                          so far; space: the last character was a space)
 #   ("end",)                               the object is complete
 
 
@@ -68,6 +70,7 @@ class _Free:
     max_chars: int
     next: str                          # the node after the closing quote
     nonblank: bool                     # the string must hold a non-space character
+    close_after_space: bool = True     # False: a quote right after a space opens a quotation, it cannot close
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,9 @@ class ActionGrammar:
         types: dict[str, str] = {"terminate": "term"}
         nodes: dict[str, Any] = {
             "open": _Lit('{"rationale": "', "rationale"),
-            "rationale": _Free(self.max_rationale_chars, "mid", nonblank=True),
+            # `I'll look up "tents"`: a bare quote after a space starts a quotation; closing the rationale there
+            # would cut it mid-sentence (rationales end on a word or punctuation), so only `\"` continues it
+            "rationale": _Free(self.max_rationale_chars, "mid", nonblank=True, close_after_space=False),
             "mid": _Lit(', "action": {"type": "', "type"),
             "term": _Lit('"}}', _END),
         }
@@ -138,7 +143,7 @@ class ActionGrammar:
             return ("lit", node, 0)
         if isinstance(spec, _Choice):
             return ("choice", node, "")
-        return ("free", node, 0, False, True)
+        return ("free", node, 0, False, True, False)
 
     def feed(self, state: tuple[Any, ...] | None, text: str) -> tuple[Any, ...] | None:
         """The state after `text`, or None when `text` leaves the grammar."""
@@ -166,16 +171,18 @@ class ActionGrammar:
             if state[2] in spec.next:
                 return self._step(self._enter(spec.next[state[2]]), ch)
             return None
-        _, node, length, escape, blank = state
+        _, node, length, escape, blank, space = state
         if escape:
-            return ("free", node, length + 1, False, False) if ch in _ESCAPES else None
+            return ("free", node, length + 1, False, False, False) if ch in _ESCAPES else None
         if ch == '"':
-            return None if (spec.nonblank and blank) else self._enter(spec.next)
+            if (spec.nonblank and blank) or (space and not spec.close_after_space):
+                return None
+            return self._enter(spec.next)
         if ch < " " or length >= spec.max_chars:
             return None
         if ch == "\\":
-            return ("free", node, length, True, blank)
-        return ("free", node, length + 1, False, blank and ch.isspace())
+            return ("free", node, length, True, blank, False)
+        return ("free", node, length + 1, False, blank and ch.isspace(), ch.isspace())
 
     def accepts(self, text: str) -> bool:
         """Whether `text` is one complete step of this grammar."""
@@ -255,6 +262,7 @@ class TokenTable:
             else:
                 plain_len[i] = len(text)
         self.plain_len = plain_len
+        self.blank = torch.tensor([bool(t) and t.isspace() for t in self.texts], dtype=torch.bool)  # whitespace only
 
     def plain_mask(self, max_len: int) -> torch.Tensor:
         """Plain tokens at most `max_len` characters long."""
@@ -332,8 +340,9 @@ class ActionLogitsProcessor:
                 if grammar.feed(state, table.texts[i]) is not None:
                     allowed[i] = True
             if closing and not allowed.any():
-                # a blank required string cannot close yet: let one plain character through
-                allowed |= table.plain_mask(1)
+                # a blank required string, or one that ends on a space where a quote cannot close it: let one plain
+                # non-space character through, after which the quote can close
+                allowed |= table.plain_mask(1) & ~table.blank
             return allowed
         cache = self._cache[row]
         if state in cache:

@@ -63,13 +63,16 @@ def data_build(
     seed: SeedOpt = 0,
     max_context_tokens: BudgetOpt = 3584,  # = training.data.DataConfig.max_context_tokens
     tokenizer: TokenizerOpt = None,
+    sft_rows: Annotated[Literal["sessions", "steps"], typer.Option(
+        help="SFT rows: 'sessions' (whole sessions, the paper's) or 'steps' (one prompt/completion row per step, "
+             "the page shown).")] = "sessions",
 ) -> None:
     """Build DATA_DIR/sft and DATA_DIR/rl from run directories, split by session.
 
     Token counts are approximate (3.5 characters a token) until a tokenizer exists: after `shop-r1 model init`,
     rebuild with `--tokenizer MODEL_DIR` for exact budgets.
     """
-    from .data import build_datasets, parse_split
+    from .data import DataConfig, build_datasets, parse_split
 
     with _user_errors():
         fractions = parse_split(split)
@@ -78,8 +81,9 @@ def data_build(
                 raise ValueError(f"{run_dir}: no such run directory")
         if tokenizer is not None and not tokenizer.is_dir():
             raise ValueError(f"--tokenizer {tokenizer}: no such model directory")
-        meta = build_datasets(run_dirs, out, split=fractions, seed=seed, max_context_tokens=max_context_tokens,
-                              tokenizer_dir=tokenizer)
+        config = DataConfig(split=fractions, seed=seed, max_context_tokens=max_context_tokens,
+                            tokenizer_dir=str(tokenizer) if tokenizer is not None else None, sft_rows=sft_rows)
+        meta = build_datasets(run_dirs, out, config=config)
     _report_data(out, meta)
 
 

@@ -53,7 +53,7 @@ from pydantic import ValidationError
 
 from agent.persona import Intent, Persona, PersonaIntent
 from agent.prompt import HistoryItem, PromptConfig, PromptResult, approx_tokens, build_messages, build_session_chat
-from agent.schema import MAX_RATIONALE_LEN, format_action
+from agent.schema import MAX_RATIONALE_LEN, ShopperStep, format_action, format_step
 from agent.trace import Trace, read_trace
 from envs.actions import ActionError, Click, Terminate, TypeAndSubmit, parse_action
 
@@ -117,6 +117,13 @@ class DataConfig:
                           "sec. RL): False. True keeps RL prompts in the SFT sessions' layout (a small model trained "
                           "on whole sessions otherwise imitates the rationale-less history and drops its rationale)."},
     )
+    sft_rows: Literal["sessions", "steps"] = field(
+        default="sessions",
+        metadata={"help": "SFT rows: 'sessions' (the paper's cold start: one whole-session chat per row, loss on every "
+                          "assistant turn; within the budget only the last pages are shown, so most steps are learned "
+                          "with their page replaced by a placeholder) or 'steps' (one prompt/completion row per step: "
+                          "exactly the prompt the policy sees at inference, its page shown, loss on that step only)."},
+    )
     missing_rationale: Literal["template", "skip"] = field(
         default="template",
         metadata={"help": "A step without a rationale in SFT: 'template' writes a short one from the action "
@@ -132,6 +139,8 @@ class DataConfig:
         check_split(self.split)
         if self.max_context_tokens <= 0:
             raise DataError(f"Expect max_context_tokens > 0, actually: {self.max_context_tokens}")
+        if self.sft_rows not in ("sessions", "steps"):
+            raise DataError(f"Expect sft_rows 'sessions' or 'steps', actually: {self.sft_rows!r}")
         if self.missing_rationale not in ("template", "skip"):
             raise DataError(f"Expect missing_rationale 'template' or 'skip', actually: {self.missing_rationale!r}")
 
@@ -349,11 +358,15 @@ def assign_splits(session_ids: Sequence[str], split: Sequence[float], seed: int)
 # Building
 
 
-def _features() -> dict[str, Any]:
+def _features(sft_rows: str = "sessions") -> dict[str, Any]:
     from datasets import Features, List, Value
 
     message = {"role": Value("string"), "content": Value("string")}
-    sft = Features({"messages": List(message), "session_id": Value("string")})
+    if sft_rows == "steps":
+        sft = Features({"prompt": List(message), "completion": List(message), "session_id": Value("string"),
+                        "step": Value("int64")})
+    else:
+        sft = Features({"messages": List(message), "session_id": Value("string")})
     rl = Features({
         "prompt": List(message), "prompt_latest": List(message), "gold_action": Value("string"),
         "gold_type": Value("string"), "gold_rationale": Value("string"), "session_id": Value("string"),
@@ -482,7 +495,7 @@ def build_datasets(
         raise DataError(f"Expect sessions with at least one parsed action, actually: none in {len(sources)} run(s)")
 
     parts = assign_splits(list(sessions), config.split, config.seed)
-    features = _features()
+    features = _features(config.sft_rows)
     sft_budget, rl_budget, latest_budget = _Budget(), _Budget(), _Budget()
     rows: dict[str, dict[str, list[dict[str, Any]]]] = {kind: {s: [] for s in SPLITS} for kind in KINDS}
     counts: dict[str, dict[str, Any]] = {}
@@ -502,9 +515,22 @@ def build_datasets(
                 stats["sft_template_rationales"] += len(missing)
                 steps = [s.as_history_item(s.rationale or template_rationale(s.action, s.observation))
                          for s in states]
-                chat = build_session_chat(persona, steps, prompt_sft, count)
-                sft_budget.add(chat)
-                rows["sft"][split_name].append({"messages": chat.messages, "session_id": sid})
+                if config.sft_rows == "sessions":
+                    chat = build_session_chat(persona, steps, prompt_sft, count)
+                    sft_budget.add(chat)
+                    rows["sft"][split_name].append({"messages": chat.messages, "session_id": sid})
+                else:
+                    for k, state in enumerate(states):
+                        # the prompt the policy sees at this step (earlier rationales shown, the page within budget)
+                        prompt = build_messages(persona, steps[:k], state.url, state.observation, prompt_sft, count)
+                        sft_budget.add(prompt)
+                        if prompt.over_budget:
+                            stats["sft_steps_over_budget_skipped"] += 1
+                            continue
+                        target = ShopperStep.model_construct(rationale=steps[k].rationale, action=state.action)
+                        completion = [{"role": "assistant", "content": format_step(target)}]
+                        rows["sft"][split_name].append({"prompt": prompt.messages, "completion": completion,
+                                                        "session_id": sid, "step": state.step})
 
             # RL: one row per step, previous rationales only with `rl_rationales`.
             for state in states:

@@ -92,6 +92,9 @@ class ExperimentPreset:
         "help": "Recompute activations in backward: SmolLM2 SFT on 3.5k-token sessions takes ~17 GB without it."})
     rl_rationales: bool = field(default=False, metadata={
         "help": "RL prompts show previous rationales (`training.data.DataConfig.rl_rationales`); the paper's: no."})
+    sft_rows: str = field(default="sessions", metadata={
+        "help": "SFT rows (`training.data.DataConfig.sft_rows`): 'sessions' (the paper's) or 'steps' (one row per "
+                "step, its page shown)."})
     sft_steps: int = 40
     sft_batch_size: int = 2
     sft_max_length: int = 2048
@@ -364,7 +367,7 @@ def _prepare_data(exp: Path, url: str, catalog: Path, preset: ExperimentPreset, 
         init_model(preset.model_preset, train_dir, tok_dir, seed=0)
     def data_config(split: tuple[float, float, float]) -> DataConfig:
         return DataConfig(split=split, max_context_tokens=preset.max_context_tokens, tokenizer_dir=str(tok_dir),
-                          rl_rationales=preset.rl_rationales)
+                          rl_rationales=preset.rl_rationales, sft_rows=preset.sft_rows)  # type: ignore[arg-type]
 
     train_meta = build_datasets([traces / "train"], train_dir, config=data_config((1.0, 0.0, 0.0)))
     test_meta = build_datasets([traces / "test"], test_dir, config=data_config(TEST_ONLY_SPLIT))

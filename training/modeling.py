@@ -137,10 +137,10 @@ def corpus_texts(corpus_dir: str | Path, splits: Sequence[str] = ("train",)) -> 
     from .data import load_split
 
     seen: set[int] = set()
-    for kind, column in (("sft", "messages"), ("rl", "prompt")):
+    for kind, columns in (("sft", ("messages", "prompt", "completion")), ("rl", ("prompt",))):
         for split in splits:
             dataset = load_split(corpus_dir, kind, split)  # type: ignore[arg-type]
-            for messages in dataset[column]:
+            for messages in (m for c in columns if c in dataset.column_names for m in dataset[c]):
                 for message in messages:
                     key = hash(message["content"])
                     if key not in seen:

@@ -4,6 +4,8 @@ Each row of `DATA_DIR/sft` is one session as chat `messages` (system, then one u
 turn per step's JSON). With `assistant_only_loss=True` TRL renders the chat template with
 `return_assistant_tokens_mask=True`, so only the tokens inside the template's `{% generation %}` markers (every
 assistant turn: rationale + action JSON and the end-of-turn token) carry loss; the pages and the system prompt never do.
+Data built with `DataConfig(sft_rows="steps")` has one `prompt` / `completion` row per step instead (the inference
+prompt, its page shown), and TRL puts the loss on the completion only.
 
 >>> from training.configs import ShopR1SFTConfig                       # doctest: +SKIP
 >>> train_sft(ShopR1SFTConfig(output_dir="runs/sft", data_dir="runs/data", model_dir="runs/base"))  # doctest: +SKIP
@@ -42,7 +44,7 @@ from training.lora import record_base, trainable_model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SFT_LOG_KEYS", "build_sft_trainer", "fit_session", "load_sft_data", "train_sft"]
+__all__ = ["SFT_LOG_KEYS", "build_sft_trainer", "fit_session", "load_sft_data", "sft_columns", "train_sft"]
 
 _PAGE = re.compile(
     r"(# Current page \(step \d+\)\nURL: (\S*)\n)(.*?)(\n\n(?:Your last action failed|What do you do next))", re.DOTALL)
@@ -51,18 +53,28 @@ SFT_LOG_KEYS = ("loss", "eval_loss", "mean_token_accuracy", "grad_norm", "learni
 """What the progress line shows (when logged); log.csv has every logged key."""
 
 
+def sft_columns(column_names: Sequence[str], where: str = "the SFT data") -> list[str]:
+    """The columns TRL trains on: `messages` (whole sessions) or `prompt` + `completion` (one step a row, from
+    `DataConfig(sft_rows="steps")`: loss on the completion only)."""
+    if "messages" in column_names:
+        return ["messages"]
+    if {"prompt", "completion"} <= set(column_names):
+        return ["prompt", "completion"]
+    raise ValueError(f"Expect a `messages` column or `prompt` and `completion` columns in {where}, actually: "
+                     f"{list(column_names)}")
+
+
 def load_sft_data(config: ShopR1SFTConfig) -> tuple[Any, Any | None]:
-    """(train, eval or None) from `DATA_DIR/sft`, reduced to the `messages` column."""
+    """(train, eval or None) from `DATA_DIR/sft`, reduced to the columns TRL trains on (`sft_columns`)."""
     data_dir = require(config.data_dir, "data_dir", "the dataset directory with sft/")
     train = load_data_split(data_dir, "sft", "train")
-    if "messages" not in train.column_names:
-        raise ValueError(f"Expect a `messages` column in {data_dir}/sft, actually: {train.column_names}")
-    train = train.select_columns(["messages"])
+    columns = sft_columns(train.column_names, f"{data_dir}/sft")
+    train = train.select_columns(columns)
     if config.max_train_samples is not None:
         train = train.select(range(min(config.max_train_samples, len(train))))
     evaluation = None
     if config.eval_strategy != "no" and config.eval_split:
-        evaluation = load_data_split(data_dir, "sft", config.eval_split).select_columns(["messages"])
+        evaluation = load_data_split(data_dir, "sft", config.eval_split).select_columns(columns)
     if len(train) == 0:
         raise ValueError(f"Expect training sessions in {data_dir}/sft, actually: none")
     return train, evaluation
@@ -116,9 +128,28 @@ def fit_session(messages: list[dict[str, str]], count: Any, max_length: int,
     return messages, cut
 
 
+def _fit_steps(train: Any, tokenizer: Any, max_length: int) -> Any:
+    """Step rows longer than `max_length` left out, with a warning (TRL would cut their end: the completion)."""
+    def fits(row: dict[str, Any]) -> bool:
+        ids = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True)
+        ids = ids["input_ids"] if hasattr(ids, "keys") else ids
+        return len(ids) <= max_length
+
+    kept = train.filter(fits)
+    if len(kept) < len(train):
+        logger.warning("%d of %d SFT step rows are longer than max_length=%d tokens and were left out; build the data "
+                       "with a smaller --max-context-tokens or raise max_length", len(train) - len(kept), len(train),
+                       max_length)
+    if len(kept) == 0:
+        raise ValueError(f"Expect SFT step rows within max_length={max_length} tokens, actually: none of {len(train)}")
+    return kept
+
+
 def _fit_sessions(train: Any, tokenizer: Any, max_length: int | None) -> Any:
     if not max_length:
         return train
+    if "messages" not in train.column_names:
+        return _fit_steps(train, tokenizer, max_length)
 
     def count(messages: list[dict[str, str]]) -> int:
         ids = tokenizer.apply_chat_template(messages, tokenize=True)
@@ -157,7 +188,7 @@ def build_sft_trainer(config: ShopR1SFTConfig, callbacks: Sequence[Any] = ()) ->
         processing_class=tokenizer,
         callbacks=list(callbacks),
     )
-    logger.info("SFT: %d sessions, model %s, output %s", len(train), model_dir, config.output_dir)
+    logger.info("SFT: %d rows, model %s, output %s", len(train), model_dir, config.output_dir)
     return trainer
 
 

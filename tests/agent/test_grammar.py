@@ -25,7 +25,7 @@ free_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")) | st.sample
 
 
 def steps() -> st.SearchStrategy[ShopperStep]:
-    rationale = free_text.filter(lambda s: s.strip())
+    rationale = free_text.filter(lambda s: s.strip()).map(str.rstrip)  # a rationale never ends on a space
     action = st.one_of(
         st.builds(lambda n: {"type": "click", "name": n}, st.sampled_from(CLICKABLE)),
         st.builds(lambda n, t: {"type": "type_and_submit", "name": n, "text": t}, st.sampled_from(INPUTS), free_text),
@@ -59,6 +59,17 @@ def test_every_canonical_step_is_accepted_and_every_prefix_stays_inside(step: Sh
 ])
 def test_outputs_outside_the_grammar_are_rejected(text: str) -> None:
     assert not GRAMMAR.accepts(text)
+
+
+def test_a_quote_after_a_space_opens_a_quotation_instead_of_closing_the_rationale() -> None:
+    # the cut seen in the SmolLM2 demo: `I'll look up "` closed the rationale there and the rest became the action
+    state = GRAMMAR.feed(GRAMMAR.start(), '{"rationale": "I\'ll look up ')
+    assert GRAMMAR.feed(state, '"') is None
+    assert GRAMMAR.accepts('{"rationale": "I\'ll look up \\"tents\\".", "action": {"type": "terminate"}}')
+    assert GRAMMAR.accepts('{"rationale": "Looks \\"fine\\"", "action": {"type": "terminate"}}')
+    # typed text keeps its own rule: a trailing space may close it
+    assert GRAMMAR.accepts('{"rationale": "r", "action": {"type": "type_and_submit", '
+                           '"name": "search.products_input", "text": "tent "}}')
 
 
 def test_options_that_prefix_each_other_are_both_reachable() -> None:

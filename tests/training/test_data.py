@@ -307,3 +307,44 @@ def test_rl_rationales_keep_rl_prompts_in_the_sft_layout_and_the_model_remembers
     save_inference_prompt(tmp_path / "paper", tmp_path / "blind-none", include_rationales=None, history_pages="all",
                           fallback_budget=512)
     assert not load_prompt_config(tmp_path / "paper").include_rationales  # the paper's default
+
+
+def test_step_rows_are_the_inference_prompt_with_that_step_as_completion(run_dir: Path, tmp_path: Path) -> None:
+    from agent.prompt import PromptConfig, build_messages
+    from training.data import session_states
+    from training.sft import sft_columns
+
+    out = tmp_path / "steps"
+    meta = build_datasets([run_dir], out, config=DataConfig(max_context_tokens=BUDGET, sft_rows="steps"))
+    assert meta["config"]["sft_rows"] == "steps"
+    traces = {f"run:{t.session_id}": t for t in iter_traces(run_dir)}
+    rows = load_split(out, "sft", "train")
+    assert sft_columns(rows.column_names) == ["prompt", "completion"]
+    by_session: dict[str, list[dict]] = {}
+    for row in rows:
+        by_session.setdefault(row["session_id"], []).append(row)
+    assert meta["counts"]["train"]["sft_rows"] == len(rows) > meta["counts"]["train"]["sessions"]
+    skipped = meta["stats"].get("sft_steps_over_budget_skipped", 0)
+    config = PromptConfig(max_context_tokens=BUDGET, include_rationales=True)
+    for sid, session_rows in by_session.items():
+        states = session_states(traces[sid], sid)
+        assert [r["step"] for r in session_rows] == sorted(r["step"] for r in session_rows)
+        if not skipped:
+            assert len(session_rows) == len(states)
+        for row in session_rows:
+            k = next(i for i, s in enumerate(states) if s.step == row["step"])
+            state = states[k]
+            # exactly what the policy is prompted with at that step, the page within the budget
+            expected = build_messages(state.persona_intent, state.history, state.url, state.observation, config)
+            assert row["prompt"] == expected.messages
+            assert state.observation[:200] in row["prompt"][-1]["content"]
+            [completion] = row["completion"]
+            parsed = parse_step(completion["content"])
+            assert completion["role"] == "assistant" and isinstance(parsed, ShopperStep)
+            assert parsed.action == state.action and format_step(parsed) == completion["content"]
+            assert parsed.rationale == (state.rationale or template_rationale(state.action, state.observation))
+
+
+def test_sft_rows_must_be_sessions_or_steps() -> None:
+    with pytest.raises(DataError, match="sft_rows"):
+        DataConfig(sft_rows="pages")  # type: ignore[arg-type]

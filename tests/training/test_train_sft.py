@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import shutil
 import signal
 
 import pytest
@@ -149,3 +150,51 @@ def test_a_10k_token_session_keeps_its_final_action(micro_dir):
     huge = [messages[0], {**messages[-2], "content": messages[-2]["content"].replace(page, page * 12)}, messages[-1]]
     cut = _fit_sessions(Dataset.from_list([{"messages": huge}]), tokenizer, 4096)[0]["messages"]
     assert length(cut) <= 4096 and cut[-1]["content"] == final and "page truncated" in cut[-2]["content"]
+
+
+def _step_rows_data(tmp_path, data_dir):
+    """`data_dir`'s RL prompts as SFT step rows (`DataConfig(sft_rows="steps")`'s columns), each completion its gold
+    step."""
+    from datasets import DatasetDict, load_from_disk
+
+    rl = load_from_disk(str(data_dir / "rl"))
+
+    def row(r):
+        step = '{"rationale": "This is the step I take.", "action": ' + r["gold_action"] + "}"
+        return {"prompt": r["prompt"], "completion": [{"role": "assistant", "content": step}],
+                "session_id": r["session_id"], "step": r["step"]}
+
+    out = tmp_path / "steps-data"
+    DatasetDict({s: rl[s].map(row, remove_columns=rl[s].column_names) for s in rl}).save_to_disk(str(out / "sft"))
+    shutil.copy(data_dir / "meta.json", out / "meta.json")
+    return out
+
+
+def test_step_rows_put_the_loss_on_their_completion_only(tmp_path, data_dir, micro_dir):
+    steps = _step_rows_data(tmp_path, data_dir)
+    trainer = build_sft_trainer(_config(tmp_path / "steps", steps, micro_dir))
+    tokenizer = trainer.processing_class
+    assert len(trainer.train_dataset) >= 2
+    for row in trainer.train_dataset:
+        labelled = [t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != -100]
+        assert tokenizer.decode(labelled) == row["completion"][0]["content"] + "<|im_end|>"
+        unlabelled = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"], strict=True)
+                                       if label == -100])
+        assert row["prompt"][-1]["content"][:200] in unlabelled
+    out = train_sft(_config(tmp_path / "steps-out", steps, micro_dir, max_steps=2))
+    losses = [float(r["loss"]) for r in _rows(out / "log.csv") if r.get("loss")]
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+
+
+def test_step_rows_over_max_length_are_left_out_not_cut(tmp_path, data_dir, micro_dir, caplog):
+    steps = _step_rows_data(tmp_path, data_dir)
+    trainer = build_sft_trainer(_config(tmp_path / "all", steps, micro_dir))
+    tokenizer_lengths = sorted(len(r["input_ids"]) for r in trainer.train_dataset)
+    cut = tokenizer_lengths[len(tokenizer_lengths) // 2]
+    with caplog.at_level("WARNING"):
+        short = build_sft_trainer(_config(tmp_path / "short", steps, micro_dir, max_length=cut))
+    assert 0 < len(short.train_dataset) < len(trainer.train_dataset)
+    assert all(len(r["input_ids"]) <= cut for r in short.train_dataset)
+    assert "left out" in caplog.text
+    with pytest.raises(ValueError, match="none of"):
+        build_sft_trainer(_config(tmp_path / "none", steps, micro_dir, max_length=8))
