@@ -35,12 +35,6 @@ _T975 = (
 )  # fmt: skip
 
 
-try:  # pragma: no cover - SciPy is optional
-    from scipy.stats import t as _SCIPY_T
-except ImportError:
-    _SCIPY_T = None
-
-
 class Interval(BaseModel):
     """A point estimate with a confidence interval. Bounds are None where undefined (no data, or one value)."""
 
@@ -79,7 +73,7 @@ def z_value(confidence: float = 0.95) -> float:
 def t_quantile(p: float, df: float) -> float:
     """The `p` quantile of Student's t with `df` degrees of freedom (df may be fractional, as in Welch's test).
 
-    SciPy is used when installed. Otherwise: exact closed forms for df = 1 and 2, the textbook table for p = 0.975
+    One path on every install (no SciPy): exact closed forms for df = 1 and 2, the textbook table for p = 0.975
     and integer df <= 30, and the Cornish-Fisher expansion (Abramowitz & Stegun 26.7.5) elsewhere: at 95% it is off by
     0.004 at df = 3, by under 1e-3 from df = 4 and under 1e-4 from df = 6, and tends to the normal quantile.
 
@@ -90,8 +84,6 @@ def t_quantile(p: float, df: float) -> float:
         raise ValueError(f"Expect 0 < p < 1, actually: {p}")
     if not df > 0:
         raise ValueError(f"Expect df > 0, actually: {df}")
-    if _SCIPY_T is not None:  # pragma: no cover - SciPy is optional
-        return float(_SCIPY_T.ppf(p, df))
     if df == 1:
         return math.tan(math.pi * (p - 0.5))
     if df == 2:

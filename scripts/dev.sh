@@ -31,14 +31,14 @@ apt_install() {
 
 ensure_venv() {
   local stamp="$VENV/.shop-r1-installed" want
-  want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+  want=$(cat pyproject.toml scripts/constraints.txt | sha256sum | cut -c1-16)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   command -v "$PY" >/dev/null || die "python3 not found; install Python 3.11+"
   [ -x "$VENV/bin/python" ] || { say "creating venv $VENV"; "$PY" -m venv "$VENV"; }
-  say "installing Python dependencies (pip install -e .[dev])"
+  say "installing Python dependencies (pip install -e .[dev] -c scripts/constraints.txt)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  # torch is pinned in pyproject.toml (torch==2.13.0); never upgrade it with -U.
-  "$VENV/bin/python" -m pip install -q -e ".[dev]" || die "pip install failed"
+  # The constraints pin torch==2.13.0 (the CPU build here); never upgrade it with -U.
+  "$VENV/bin/python" -m pip install -q -e ".[dev]" -c scripts/constraints.txt || die "pip install failed"
   echo "$want" > "$stamp"
 }
 
