@@ -12,8 +12,8 @@ a `save_pretrained` directory once into the cache (`$SHOP_R1_CACHE`, else `~/.ca
   assistant turns only;
 - `shop_r1_prompt.json`: the prompt layout and page budget sized for this model (`BaseSpec.prompt`).
 
-A directory is keyed by the GGUF file's size and modification time (`source.json`), so a reinstalled wheel is
-converted again; a conversion interrupted half-way never leaves a directory that looks finished (written to a staging
+A directory is keyed by the GGUF file's size and SHA-256 (`source.json`), so a different file is converted again,
+while the same wheel installed in two virtual environments shares one conversion; a conversion interrupted half-way never leaves a directory that looks finished (written to a staging
 directory, then renamed).
 
 Trained adapters (LoRA) record the base by its registry name (`BASE_NAME_FILE`), so a shipped adapter of a few MB
@@ -22,12 +22,14 @@ loads on any machine where the wheel is installed; `resolve_base` turns a name o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from .prompt import PromptConfig, save_prompt_config
@@ -180,12 +182,22 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path, *, dtype: str = "bf
     return out
 
 
+@lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    """The file's SHA-256, once per (path, size, mtime) in a process (~0.3 s for the 93 MB GGUF)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def ensure_base(name: str, *, cache: str | Path | None = None) -> Path:
     """The converted directory of base `name`, converting its GGUF once (~20 s on 2 cores) and reusing it after."""
     spec = _spec(name)
     gguf = find_gguf(name)
     stat = gguf.stat()
-    source = {"base": name, "gguf": str(gguf), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    source = {"base": name, "bytes": stat.st_size, "sha256": _sha256(str(gguf), stat.st_size, stat.st_mtime_ns)}
     dest = Path(cache) if cache is not None else cache_root() / "models" / name
     marker = dest / "source.json"
     if marker.is_file():

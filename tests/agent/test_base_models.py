@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -85,6 +86,19 @@ def test_a_second_call_reuses_the_cache_and_a_changed_wheel_converts_again(conve
     (converted / "source.json").write_text(json.dumps({**source, "bytes": source["bytes"] + 1}))
     ensure_base(NAME, cache=converted)
     assert len(calls) == 1  # the recorded wheel file no longer matches: converted again
+
+
+@needs_wheel
+def test_the_same_wheel_in_another_environment_reuses_the_conversion(converted, monkeypatch, tmp_path):
+    # the key is the file's content, not where it lies nor when it was installed (CI's venv and a user's share one)
+    source = json.loads((converted / "source.json").read_text())
+    assert set(source) == {"base", "bytes", "sha256"}
+    copy = tmp_path / "other-venv" / base_models.find_gguf(NAME).name
+    copy.parent.mkdir()
+    shutil.copyfile(base_models.find_gguf(NAME), copy)
+    monkeypatch.setattr(base_models, "find_gguf", lambda name: copy)
+    monkeypatch.setattr(base_models, "convert_gguf", lambda gguf, out: pytest.fail("converted again"))
+    assert ensure_base(NAME, cache=converted) == converted
 
 
 def test_a_missing_wheel_says_how_to_install_it(monkeypatch):
