@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -80,6 +80,8 @@ SMOLLM2_SMOKE = dataclasses.replace(
 """The SmolLM2 path end to end in minutes (the real base, LoRA, every stage); the numbers mean nothing."""
 
 PRESETS = {p.name: p for p in (SMOLLM2_POLICY, SMOLLM2_SMOKE, DEFAULT_POLICY, SMOKE_DEFAULT_POLICY)}
+PresetName = Literal["smollm2", "smollm2-smoke", "default-policy", "default-policy-smoke"]
+"""`--preset`'s choices, shown in `--help` (a test keeps them equal to `PRESETS`)."""
 
 MODELS_SHIPPED = {"default-policy": "shop_r1_online", "default-policy-smoke": "shop_r1_online", "smollm2": "shop_r1",
                   "smollm2-smoke": "shop_r1"}
@@ -237,7 +239,7 @@ def format_recipe(recipe: dict[str, Any]) -> str:
 @experiment_app.command("default-policy")
 def default_policy_command(
     out: Annotated[Path, typer.Option(help="Experiment directory (data, models, results).")],
-    preset: Annotated[str, typer.Option(
+    preset: Annotated[PresetName, typer.Option(
         help="smollm2 (the shipped shopper: SmolLM2 + LoRA, ~1 h on 2 cores), smollm2-smoke, default-policy (the old "
              "3.9M from-scratch model) or default-policy-smoke.")] = "smollm2",
     install_dir: Annotated[Path | None, typer.Option(
@@ -253,9 +255,6 @@ def default_policy_command(
     """Retrain the shipped default shopper and record how it was made and how realistic it is."""
     from training.fidelity import parse_models
 
-    if preset not in PRESETS:
-        typer.secho(f"error: --preset: expected one of {', '.join(PRESETS)}, got {preset!r}", fg="red", err=True)
-        raise typer.Exit(2)
     try:
         recipe = train_default_policy(out, preset=preset, install_dir=install_dir, resume=resume, catalog=catalog,
                                       compare=parse_models(compare or []), free_text=free_text)

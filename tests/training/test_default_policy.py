@@ -70,3 +70,18 @@ def test_export_refuses_an_oversized_checkpoint_and_keeps_the_old_one(trained, t
         export_checkpoint(model_dir, dest)
     assert (dest / "model.safetensors").read_bytes() == before
     assert not (tmp_path / "ckpt.tmp").exists()
+
+
+def test_the_preset_is_a_typed_choice_listed_in_help():
+    from typing import get_args
+
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+    from training.default_policy import PRESETS, PresetName
+
+    assert set(get_args(PresetName)) == set(PRESETS)
+    runner = CliRunner()
+    result = runner.invoke(app, ["experiment", "default-policy", "--out", "x", "--preset", "nope"])
+    assert result.exit_code == 2 and "smollm2" in result.output
+    assert "smollm2-smoke" in runner.invoke(app, ["experiment", "default-policy", "--help"]).output
