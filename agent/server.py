@@ -8,7 +8,8 @@ Supported: `messages` (text content), `temperature` (default 1.0, as OpenAI), `t
 `max_completion_tokens`, `n=1`, `seed`, `stop`, `response_format`. `response_format` is accepted (`text`,
 `json_object`, `json_schema`); the shopper-step schema (`agent.schema.response_format`, name `shopper_step`) is
 enforced while decoding with `agent.grammar.ActionGrammar`: names are the `enum`s the schema lists (a page-exact
-schema, as the `openai` policy sends), or any non-blank name where it lists none. Other formats are only checked
+schema, as the `openai` policy sends), or any non-blank name where it lists none. vLLM's own field,
+`structured_outputs: {"json": schema}`, is honoured the same way. Other formats are only checked
 after generation. The verdict (constrained or not, valid or not, checked
 with `parse_step` or as JSON) is returned in the extra response field `shop_r1.structured`. Streaming, tools,
 logprobs and `n > 1` are not supported. Bad request bodies get a 400 in OpenAI's error shape
@@ -100,6 +101,14 @@ class ResponseFormat(BaseModel):
         return self.type
 
 
+class StructuredOutputs(BaseModel):
+    """vLLM's request field (`{"structured_outputs": {"json": schema}}`); only `json` is honoured."""
+
+    model_config = ConfigDict(extra="allow")
+
+    json_: dict[str, Any] | None = Field(default=None, alias="json")
+
+
 class ChatCompletionRequest(BaseModel):
     """The subset of OpenAI's chat completion request that this server honours; unknown fields are ignored."""
 
@@ -116,6 +125,7 @@ class ChatCompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     stream: bool | None = None
     response_format: ResponseFormat | None = None
+    structured_outputs: StructuredOutputs | None = None
 
     @field_validator("n")
     @classmethod
@@ -339,6 +349,17 @@ class _BatchLoop:
 # The app
 
 
+def _from_structured_outputs(schema: dict[str, Any]) -> ResponseFormat:
+    """vLLM's `structured_outputs.json` as the `response_format` it means: the shopper-step schema when it has that
+    shape (enforced with the page's names, as `response_format` is), any other JSON schema otherwise."""
+    try:
+        page_names_from_schema(schema)
+        name = SHOPPER_SCHEMA_NAME
+    except ValueError:
+        name = "structured_outputs"
+    return ResponseFormat(type="json_schema", json_schema=JsonSchemaSpec(name=name, schema=schema))
+
+
 def _is_shopper_schema(fmt: ResponseFormat | None) -> bool:
     return (fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None
             and fmt.json_schema.name == SHOPPER_SCHEMA_NAME)
@@ -460,6 +481,8 @@ def create_policy_app(
         if body.model is not None and body.model not in (name, str(model_dir)):
             raise APIError(404, f"The model `{body.model}` does not exist; this server serves `{name}`.",
                            "not_found_error", "model", "model_not_found")
+        if body.response_format is None and body.structured_outputs is not None and body.structured_outputs.json_:
+            body.response_format = _from_structured_outputs(body.structured_outputs.json_)
         if body.response_format is not None:
             if body.response_format.type == "json_schema" and body.response_format.json_schema is None:
                 raise APIError(400, "Expect response_format.json_schema with type json_schema, actually: missing",

@@ -13,7 +13,9 @@ With `structured` (the default), each request carries a page-exact JSON schema a
 `name` is an `enum` of the current page's clickable names and a type_and_submit's an `enum` of its text inputs
 (`agent.schema.page_names`, the same names the `local` policy's grammar allows). A server that enforces the schema
 (vLLM's structured outputs, `shop-r1 serve-policy`) then only ever returns names that exist on the page.
-`page_schema=False` sends the fixed schema with free-string names instead.
+`page_schema=False` sends the fixed schema with free-string names instead. `schema_field="structured_outputs"` sends
+the same schema in vLLM's own request field (`{"structured_outputs": {"json": schema}}`, vLLM >= 0.12) instead of
+OpenAI's `response_format`.
 
 If the server rejects `response_format` (a 400/422 that mentions response_format, json_schema or guided/structured
 decoding) the policy logs a warning, turns structured output off for good, and resends without it.
@@ -29,7 +31,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
@@ -80,6 +82,12 @@ class OpenAIPolicyConfig:
         default=True,
         metadata={"help": "With structured: put the page's names in the schema as enums (page-valid by construction); "
                           "False sends the fixed schema with free-string names."},
+    )
+    schema_field: Literal["response_format", "structured_outputs"] = field(
+        default="response_format",
+        metadata={"help": "Where the schema goes: OpenAI's `response_format` json_schema (OpenAI, `serve-policy`, and "
+                          "vLLM too), or vLLM's own `structured_outputs: {json: schema}` request field (vLLM >= "
+                          "0.12, which removed `guided_json`); `serve-policy` honours both."},
     )
     schema_lengths: bool = field(
         default=False,
@@ -189,10 +197,13 @@ class OpenAIPolicy(Policy):
         if self._structured:
             if self.config.page_schema:
                 clickable, inputs = page_names(request.observation.elements)
-                body["response_format"] = response_format(lengths=self.config.schema_lengths, clickable=clickable,
-                                                          inputs=inputs)
+                fmt = response_format(lengths=self.config.schema_lengths, clickable=clickable, inputs=inputs)
             else:
-                body["response_format"] = response_format(lengths=self.config.schema_lengths)
+                fmt = response_format(lengths=self.config.schema_lengths)
+            if self.config.schema_field == "structured_outputs":
+                body["extra_body"] = {"structured_outputs": {"json": fmt["json_schema"]["schema"]}}
+            else:
+                body["response_format"] = fmt
         return body
 
     async def _complete(self, body: dict[str, Any]) -> Any:
@@ -230,13 +241,13 @@ class OpenAIPolicy(Policy):
                 try:
                     response = await self._complete(body)
                 except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                    if "response_format" not in body or not _mentions_structured(exc):
+                    if not ({"response_format", "extra_body"} & set(body)) or not _mentions_structured(exc):
                         raise
                     if self._structured:  # the first rejection says so; concurrent ones just resend
                         self._structured = False
-                        logger.warning("the server rejected response_format (%s); sending requests without "
-                                       "structured output from now on", _describe_error(exc))
-                    body = {k: v for k, v in body.items() if k != "response_format"}
+                        logger.warning("the server rejected %s (%s); sending requests without structured output "
+                                       "from now on", self.config.schema_field, _describe_error(exc))
+                    body = {k: v for k, v in body.items() if k not in ("response_format", "extra_body")}
                     response = await self._complete(body)
             except openai.APIError as exc:
                 return PolicyResponse(step=None, error=f"server: {_describe_error(exc)}", prompt=prompt_info)

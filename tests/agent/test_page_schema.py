@@ -84,6 +84,36 @@ async def test_serve_policy_decodes_inside_the_enum(server: PolicyServer) -> Non
     assert server.stats.page_schemas >= 4
 
 
+async def test_serve_policy_honours_vllms_structured_outputs_field(server: PolicyServer) -> None:
+    schema = response_format(clickable=("x.y",), inputs=())["json_schema"]["schema"]
+    before = server.stats.page_schemas
+    async with AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0) as client:
+        for seed in range(3):
+            resp = await client.chat.completions.create(
+                model="tiny", messages=MESSAGES, max_tokens=120, temperature=1.0, seed=seed,
+                extra_body={"structured_outputs": {"json": schema}})
+            step = json.loads(resp.choices[0].message.content)
+            assert step["action"] in ({"type": "click", "name": "x.y"}, {"type": "terminate"})
+            assert resp.model_extra["shop_r1"]["structured"]["constrained"]
+    assert server.stats.page_schemas == before + 3
+
+
+async def test_the_policy_sends_the_page_schema_in_vllms_field(server: PolicyServer, tiny_model_dir: Path,
+                                                               store_url: str) -> None:
+    policy = _policy(server, tiny_model_dir, schema_field="structured_outputs")
+    body = policy._body([{"role": "user", "content": "x"}], _request(0, Observation(
+        url="http://s/", title="t", html="", elements=(ElementRef("cart", "clickable"),)), 0))
+    assert "response_format" not in body
+    assert page_names_from_schema(body["extra_body"]["structured_outputs"]["json"]) == (("cart",), ())
+    with ShopEnv(store_url, backend="http") as env:
+        obs, _ = env.reset()
+        responses = await policy.act([_request(i, obs, 0) for i in range(6)])
+    await policy.close()
+    assert all(r.step is not None for r in responses), [r.error for r in responses]
+    names = [r.step.action.name for r in responses if r.step.action.type != "terminate"]
+    assert set(names) <= set(obs.names)
+
+
 @pytest.mark.parametrize(("schema", "message"), [
     ({"type": "object"}, "Expect a shopper_step schema with properties.action.anyOf"),
     ({"properties": {"action": {"anyOf": [{"properties": {"type": {"enum": ["jump"]}}}]}}},
