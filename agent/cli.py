@@ -70,6 +70,9 @@ def simulate(
     structured: Annotated[bool, typer.Option(
         help="openai: send the action JSON schema as response_format; local: decode inside the action grammar with "
              "names from the page.")] = True,
+    schema_field: Annotated[Literal["response_format", "structured_outputs"], typer.Option(
+        help="openai: send the schema as OpenAI's response_format, or in vLLM's own structured_outputs field.")
+    ] = "response_format",
     sessions: Annotated[int, typer.Option(min=1, help="How many sessions.")] = 10,
     concurrency: Annotated[int, typer.Option(min=1, help="Sessions at once.")] = 4,
     backend: Backend = "browser",
@@ -106,10 +109,10 @@ def simulate(
 
             import_ray()
             pol = {"name": policy, "model": model, "base_url": base_url, "temperature": temperature,
-                   **_budget_options(policy, max_tokens, structured)}
+                   **_budget_options(policy, max_tokens, structured, schema_field)}
         else:
             pol = _make_policy(policy, model=model, base_url=base_url, temperature=temperature,
-                               **_budget_options(policy, max_tokens, structured))
+                               **_budget_options(policy, max_tokens, structured, schema_field))
     except (ValueError, OSError, ImportError) as exc:
         raise _fail(str(exc)) from None
     with contextlib.ExitStack() as stack:
@@ -129,9 +132,10 @@ def simulate(
         _write_report(out)
 
 
-def _budget_options(policy: str, max_tokens: int | None, structured: bool) -> dict:
+def _budget_options(policy: str, max_tokens: int | None, structured: bool,
+                    schema_field: str = "response_format") -> dict:
     if policy == "openai":
-        return {"max_tokens": max_tokens, "structured": structured}
+        return {"max_tokens": max_tokens, "structured": structured, "schema_field": schema_field}
     if policy == "local":
         return {"max_new_tokens": max_tokens, "structured": structured}
     return {}
