@@ -66,6 +66,10 @@ def data_build(
     sft_rows: Annotated[Literal["sessions", "steps"], typer.Option(
         help="SFT rows: 'sessions' (whole sessions, the paper's) or 'steps' (one prompt/completion row per step, "
              "the page shown).")] = "sessions",
+    persona: Annotated[bool, typer.Option(
+        "--persona/--no-persona",
+        help="Show who the shopper is and what they want in every prompt (Customer-R1's conditioning); "
+             "--no-persona: the paper's exact context, pages and actions only (the intent is hidden too).")] = True,
 ) -> None:
     """Build DATA_DIR/sft and DATA_DIR/rl from run directories, split by session.
 
@@ -82,7 +86,8 @@ def data_build(
         if tokenizer is not None and not tokenizer.is_dir():
             raise ValueError(f"--tokenizer {tokenizer}: no such model directory")
         config = DataConfig(split=fractions, seed=seed, max_context_tokens=max_context_tokens,
-                            tokenizer_dir=str(tokenizer) if tokenizer is not None else None, sft_rows=sft_rows)
+                            tokenizer_dir=str(tokenizer) if tokenizer is not None else None, sft_rows=sft_rows,
+                            persona=persona)
         meta = build_datasets(run_dirs, out, config=config)
     _report_data(out, meta)
 

@@ -21,7 +21,9 @@ schema-v1 traces (`agent.trace`), and `build_datasets` turns any number of them 
 - **Splits** are by session, never by step: a session's steps all land in one split, the same one in both datasets.
   The order is a hash of (seed, session id), so it does not depend on the order traces were read in.
 - **Personas**: `persona` / `intent` are the header's, as `agent.persona` models (unknown keys dropped) in JSON; ""
-  when they do not validate (then the prompts have no persona block either).
+  when they do not validate (then the prompts have no persona block either). `DataConfig.persona=False` (`data build
+  --no-persona`) leaves the block out of every prompt, SFT and RL: the paper's context, pages and actions only; the
+  columns still say who shopped.
 - **Session ids** are `"<source>:<trace session id>"`, `<source>` being the run directory's name (made unique), so
   runs that reuse `s00000` do not collide. `meta.json` maps each source back to its directory, and `split_states`
   re-reads the traces to give the structured states of a split (what the scripted labeller needs).
@@ -124,6 +126,13 @@ class DataConfig:
                           "with their page replaced by a placeholder) or 'steps' (one prompt/completion row per step: "
                           "exactly the prompt the policy sees at inference, its page shown, loss on that step only)."},
     )
+    persona: bool = field(
+        default=True,
+        metadata={"help": "Show the persona and intent block in every prompt (`agent.prompt.PromptConfig.persona`). "
+                          "False is the paper's exact context: pages and actions only (Shop-R1, sec. 3); persona "
+                          "conditioning is Customer-R1's addition. The intent is hidden too, as in the paper; the "
+                          "`persona`/`intent` columns are kept (online RL and session realism shop as them)."},
+    )
     missing_rationale: Literal["template", "skip"] = field(
         default="template",
         metadata={"help": "A step without a rationale in SFT: 'template' writes a short one from the action "
@@ -141,6 +150,8 @@ class DataConfig:
             raise DataError(f"Expect max_context_tokens > 0, actually: {self.max_context_tokens}")
         if self.sft_rows not in ("sessions", "steps"):
             raise DataError(f"Expect sft_rows 'sessions' or 'steps', actually: {self.sft_rows!r}")
+        if not isinstance(self.persona, bool):
+            raise DataError(f"Expect persona True or False, actually: {self.persona!r}")
         if self.missing_rationale not in ("template", "skip"):
             raise DataError(f"Expect missing_rationale 'template' or 'skip', actually: {self.missing_rationale!r}")
 
@@ -469,11 +480,11 @@ def build_datasets(
     sources = _load_sources(run_dirs)
     count = _token_counter(config.tokenizer_dir)
     prompt_all = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=config.rl_rationales,
-                              history_pages="all", system=config.system)
-    prompt_latest = PromptConfig(max_context_tokens=config.max_context_tokens,
-                                 include_rationales=config.rl_rationales, history_pages="latest", system=config.system)
+                              history_pages="all", system=config.system, persona=config.persona)
+    prompt_latest = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=config.rl_rationales,
+                                 history_pages="latest", system=config.system, persona=config.persona)
     prompt_sft = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=True,
-                              system=config.system)
+                              system=config.system, persona=config.persona)
 
     sessions: dict[str, tuple[_Source, Trace, list[State]]] = {}
     stats: Counter[str] = Counter()
@@ -504,6 +515,7 @@ def build_datasets(
         for sid in parts[split_name]:
             source, trace, states = sessions[sid]
             persona = states[0].persona_intent  # None: the prompts have no persona block, the columns are ""
+            # (with `config.persona` off the prompts have none either, but the columns keep who shopped)
             persona_json = _json(persona.persona.model_dump(mode="json")) if persona else ""
             intent_json = _json(persona.intent.model_dump(mode="json")) if persona else ""
 

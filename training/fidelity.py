@@ -83,14 +83,15 @@ def _model_test_data(model_dir: Path, exp: Path, work: Path) -> Path:
     prompt = load_prompt_config(model_dir) or PromptConfig()
     config = load_meta(data)["config"]
     if (config.get("max_context_tokens") == prompt.max_context_tokens and config.get("system", "full") == prompt.system
-            and bool(config.get("rl_rationales")) == prompt.include_rationales):
+            and bool(config.get("rl_rationales")) == prompt.include_rationales
+            and bool(config.get("persona", True)) == prompt.persona):
         return data
     from training.experiments import TEST_ONLY_SPLIT
 
     out = work / f"test-{model_dir.name}"
     build_datasets([exp / "traces" / "test"], out, config=DataConfig(
         split=TEST_ONLY_SPLIT, max_context_tokens=prompt.max_context_tokens, tokenizer_dir=str(model_dir),
-        system=prompt.system, rl_rationales=prompt.include_rationales))
+        system=prompt.system, rl_rationales=prompt.include_rationales, persona=prompt.persona))
     return out
 
 

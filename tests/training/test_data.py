@@ -348,3 +348,39 @@ def test_step_rows_are_the_inference_prompt_with_that_step_as_completion(run_dir
 def test_sft_rows_must_be_sessions_or_steps() -> None:
     with pytest.raises(DataError, match="sft_rows"):
         DataConfig(sft_rows="pages")  # type: ignore[arg-type]
+
+
+def test_no_persona_data_shows_pages_and_actions_only_and_the_model_remembers(run_dir: Path, tmp_path: Path) -> None:
+    """`data build --no-persona`: no persona or intent block in any SFT or RL prompt (the paper's context), the
+    columns still say who shopped, meta records it, and a model trained on it is prompted the same way."""
+    from agent.cli import app
+    from agent.prompt import load_prompt_config
+    from training._common import save_inference_prompt
+
+    runner = CliRunner()
+    for name, flag in (("with", "--persona"), ("without", "--no-persona")):
+        result = runner.invoke(app, ["data", "build", str(run_dir), "--out", str(tmp_path / name),
+                                     "--max-context-tokens", str(BUDGET), flag])
+        assert result.exit_code == 0, result.output
+
+    def texts(out: Path) -> tuple[list[str], list[dict]]:
+        rl = load_split(out, "rl", "train")
+        sft = load_split(out, "sft", "train")
+        prompts = [m["content"] for row in rl for m in [*row["prompt"], *row["prompt_latest"]]]
+        prompts += [m["content"] for row in sft for m in row["messages"]]
+        return prompts, list(rl)
+
+    shown, rows_with = texts(tmp_path / "with")
+    hidden, rows_without = texts(tmp_path / "without")
+    intents = {json.loads(row["intent"])["text"] for row in rows_without}
+    assert intents and all(row["persona"] for row in rows_without)  # the columns keep who shopped
+    for block in ("# Who you are", "# What you want"):
+        assert any(block in t for t in shown) and not any(block in t for t in hidden), block
+    assert all(any(i in t for t in shown) for i in intents) and not any(i in t for t in hidden for i in intents)
+    assert [r["gold_action"] for r in rows_with] == [r["gold_action"] for r in rows_without]
+    assert load_meta(tmp_path / "without")["config"]["persona"] is False
+    assert load_meta(tmp_path / "with")["config"]["persona"] is True
+    save_inference_prompt(tmp_path / "model", tmp_path / "without", include_rationales=None, history_pages="all")
+    assert load_prompt_config(tmp_path / "model").persona is False
+    with pytest.raises(DataError, match="Expect persona True or False"):
+        DataConfig(persona=1)  # type: ignore[arg-type]
