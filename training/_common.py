@@ -56,9 +56,9 @@ def save_run_config(config: Any, output_dir: str | Path, name: str) -> Path:
 def save_inference_prompt(output_dir: str | Path, data_dir: str | Path | None, *, include_rationales: bool | None,
                           history_pages: str, fallback_budget: int | None = None) -> Path | None:
     """Record beside a trained model the prompt it was trained on (`agent.prompt.save_prompt_config`): the data's page
-    budget (`meta.json`), previous rationales shown or not, whole session or latest page, the persona block or not. `LocalPolicy` reads it, so
-    `simulate --policy local` prompts the model the way training did. Without a data dir, `fallback_budget` (or
-    nothing is written)."""
+    budget (`meta.json`), previous rationales shown or not, whole session or latest page, the persona block or not.
+    `LocalPolicy` reads it, so `simulate --policy local` prompts the model the way training did. Without a data dir,
+    `fallback_budget` (or nothing is written)."""
     from agent.prompt import PromptConfig, save_prompt_config
 
     budget, system, rationales, persona = fallback_budget, PromptConfig.system, bool(include_rationales), True
