@@ -175,8 +175,8 @@ on 2 idle CPU cores. An estimate from measured rates, not a timed full run.
 current page (the system prompt, the persona and the action history came first). Measured on 48 scripted sessions
 with a tiny-preset tokenizer (mean share of the current page's characters shown in RL prompts, persona on / off):
 512 tokens 2% / 4%, 1024 24% / 31%, 1536 61% / 66%, 1792 74% / –, 2048 82% / 85%. So 2048, over the 70% target
-with room for the experiment's own tokenizer; prompts are then ~2.1k tokens after the chat template (`max_prompt_length` 2176) and
-whole SFT sessions up to ~2.3k (`sft_max_length`).
+with room for the experiment's own tokenizer; prompts are then ~2.1k tokens after the chat template
+(`max_prompt_length` 2176) and whole SFT sessions up to ~2.3k (`sft_max_length`).
 
 **Time** (rates: SFT ~2k tokens/s; a forward ~6k tokens/s; docs/benchmarks/train.md). Per seed:
 - SFT: 200 steps x 2 sessions (~3.3 epochs of 120 sessions; the paper's 4) x ~1.5k tokens -> ~5 min.
