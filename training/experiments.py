@@ -598,6 +598,42 @@ def _train(ctx: _Context, name: str, seed: int) -> dict[str, Any]:
 # Step 4: rows
 
 
+def _layout_key(config: Mapping[str, Any]) -> tuple[int, str, bool, bool]:
+    """A data config's prompt layout: page budget, system prompt, previous rationales, persona block."""
+    return (int(config["max_context_tokens"]), str(config.get("system", "full")), bool(config.get("rl_rationales")),
+            bool(config.get("persona", True)))
+
+
+def layout_test_data(model_dir: str | Path, test_data: Path, traces: Path, out_root: Path,
+                     tokenizer_dir: str | Path | None = None) -> Path:
+    """The held-out test data in the prompt layout `model_dir` was trained with (`shop_r1_prompt.json` beside it):
+    `test_data` itself when it matches (or the model saved none), else the same sessions rebuilt from `traces` in that
+    layout under `out_root` (once per layout; the rows, and so the paired test steps, are the same).
+
+    SFT trains on the SFT layout (previous rationales shown) while the RL test prompts show none (the paper's RL
+    context): scoring an SFT model there judges it on prompts it never saw (Shop-R1's SFT model was evaluated in its
+    own format)."""
+    from agent.prompt import load_prompt_config
+    from training.data import DataConfig, build_datasets, load_meta
+
+    prompt = load_prompt_config(model_dir)
+    config = load_meta(test_data)["config"]
+    if prompt is None:
+        return test_data
+    wanted = (prompt.max_context_tokens, prompt.system, prompt.include_rationales, prompt.persona)
+    if wanted == _layout_key(config):
+        return test_data
+    budget, system, rationales, persona = wanted
+    out = out_root / f"test-layout-{budget}-{system}-{'rationales' if rationales else 'actions'}-" \
+                     f"{'persona' if persona else 'no-persona'}"
+    if (out / "meta.json").is_file() and _layout_key(load_meta(out)["config"]) == wanted:
+        return out
+    build_datasets([traces], out, config=DataConfig(
+        split=TEST_ONLY_SPLIT, max_context_tokens=budget, system=system, rl_rationales=rationales, persona=persona,
+        tokenizer_dir=str(tokenizer_dir or config.get("tokenizer_dir") or model_dir)))
+    return out
+
+
 def _compact_realism(result: Mapping[str, Any]) -> dict[str, Any]:
     return {"sessions": result["sessions"], "seconds": result["seconds"], "js": dict(result["js"]),
             "rates": {k: dict(v) for k, v in result["rates"].items()},
@@ -614,10 +650,20 @@ def _run_row(ctx: _Context, row: RowSpec, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     rows_dir = ctx.seed_dir(seed) / "rows"
     rows_dir.mkdir(parents=True, exist_ok=True)
-    result = evaluate_model(model["dir"], ctx.test_data, split="test", temperature=temperature,
-                            batch_size=p.eval_batch_size, max_new_tokens=p.eval_max_new_tokens, limit=p.eval_limit,
-                            context=row.context, seed=seed, device=p.device, name=row.label,
-                            predictions_path=rows_dir / f"{row.key}.predictions.jsonl")
+    own = (ctx.test_data if MODELS[row.model].stage == "init" else
+           layout_test_data(model["dir"], ctx.test_data, ctx.exp / "traces" / "test", ctx.exp / "data"))
+
+    def evaluate(data: Path, suffix: str) -> dict[str, Any]:
+        return evaluate_model(model["dir"], data, split="test", temperature=temperature,
+                              batch_size=p.eval_batch_size, max_new_tokens=p.eval_max_new_tokens, limit=p.eval_limit,
+                              context=row.context, seed=seed, device=p.device, name=row.label,
+                              predictions_path=rows_dir / f"{row.key}{suffix}.predictions.jsonl")
+
+    result = evaluate(own, "")  # in the layout the model was trained with
+    cross = None
+    if own != ctx.test_data:  # and on the shared RL layout, shown as an extra column only
+        cross_metrics = evaluate(ctx.test_data, ".rl-layout")["metrics"]
+        cross = {k: cross_metrics[k] for k in METRIC_KEYS}
     eval_seconds = time.perf_counter() - started
     realism = None
     if row.realism and p.realism_sessions > 0:
@@ -630,7 +676,8 @@ def _run_row(ctx: _Context, row: RowSpec, seed: int) -> dict[str, Any]:
     metrics = result["metrics"]
     return {
         "row": row.key, "table": row.table, "label": row.label, "seed": seed, "model": row.model,
-        "context": row.context, "persona": p.persona, "temperature": temperature, "steps": model["steps"],
+        "context": row.context, "persona": p.persona, "temperature": temperature,
+        "layout": "rl" if own == ctx.test_data else own.name, "cross_layout": cross, "steps": model["steps"],
         "train_seconds": model["total_seconds"], "eval_seconds": round(eval_seconds, 2),
         "wall_seconds": round(model["total_seconds"] + eval_seconds, 2), "n": metrics["n"],
         "metrics": {**{k: metrics[k] for k in METRIC_KEYS}, "n_invalid": metrics["n_invalid"],
@@ -667,6 +714,9 @@ def summarize_rows(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, 
                 per_type[t] = {m: _mean_std([float(c[m] or 0.0) for c in cells])
                                for m in ("exact_accuracy", "type_accuracy")}
         entry["per_type"] = per_type
+        cross = [r["cross_layout"] for r in rs if r.get("cross_layout")]
+        if cross:
+            entry["cross_layout"] = {m: _mean_std([float(c[m]) for c in cross]) for m in METRIC_KEYS}
         realism = [r["realism"] for r in rs if r.get("realism")]
         if realism:
             entry["realism"] = {
@@ -728,20 +778,26 @@ def format_tables(summary: Mapping[str, Mapping[str, Any]], preset: ExperimentPr
         out += [f"Data: {data['train']['sessions']} train sessions ({data['train']['rl_rows']} RL rows), "
                 f"{data['test']['sessions']} held-out test sessions ({data['test']['rl_rows']} RL rows).", ""]
 
-    def metric_rows(keys: Sequence[str], paper: Mapping[str, tuple[float, ...]]) -> list[str]:
+    def metric_rows(keys: Sequence[str], paper: Mapping[str, tuple[float, ...]], cross: bool = False) -> list[str]:
         lines = []
         for key in keys:
             spec = next((r for r in rows if r.key == key), None)
             s = summary.get(key, {})
             label = spec.label if spec else key
+            extra = f" {_pm(s.get('cross_layout', {}).get('exact_accuracy'))} |" if cross else ""
             lines.append(f"| {label} | {_pm(s.get('exact_accuracy'))} | {_pm(s.get('type_accuracy'))} | "
-                         f"{_pm(s.get('type_macro_f1'))} | {_paper(paper, key)} | {delta_cell(comparisons, key)} |")
+                         f"{_pm(s.get('type_macro_f1'))} | {_paper(paper, key)} | {delta_cell(comparisons, key)} |"
+                         + extra)
         return lines
 
     header = ["| Setting | Exact Acc. | Action Type Acc. | Action Type F1 | Paper | Δ exact [95% CI] |",
               "|---|---|---|---|---|---|"]
-    out += ["## Table 2: Next-action prediction (main results)", "", *header,
-            *metric_rows(list(PAPER_MAIN), PAPER_MAIN), ""]
+    out += ["## Table 2: Next-action prediction (main results)", "",
+            "Each model is scored in the prompt layout it was trained with (`shop_r1_prompt.json` beside it). The last "
+            "column scores the models whose layout differs (SFT: previous rationales shown) on the shared RL layout "
+            "instead; it is not the row's score.", "",
+            header[0] + " Exact, RL layout |", header[1] + "---|",
+            *metric_rows(list(PAPER_MAIN), PAPER_MAIN, cross=True), ""]
     out += ["## Table 3: Per-action-type breakdown", "",
             "| Setting | " + " | ".join(f"{t} exact | {t} type" for t in ACTION_TYPES) + " |",
             "|---|" + "---|---|" * len(ACTION_TYPES)]

@@ -213,6 +213,22 @@ def test_smoke_experiment_rows_tables_and_resume(store_db, tmp_path):
     assert "| Shop-R1 (ours) |" in tables and "| w/o DARS |" in tables and "| latest step only |" in tables
     assert "| shop_r1 | " in tables.split("## Evidence: reward components")[1]  # its GRPO log made it in
     assert "pages and actions only, no persona or intent (the paper's context)" in tables
+    # every model is scored in its own training layout: SFT (previous rationales shown) on its own test data, with the
+    # shared RL layout's score as an extra column; the RL models and the initial model on the RL layout
+    assert rows["sft"]["layout"].startswith("test-layout-") and "rationales" in rows["sft"]["layout"]
+    assert set(rows["sft"]["cross_layout"]) == {"exact_accuracy", "type_accuracy", "type_macro_f1"}
+    assert {rows[k]["layout"] for k in ("zero_shot", "shop_r1", "no_dars")} == {"rl"}
+    assert rows["shop_r1"]["cross_layout"] is None
+    from training.comparisons import load_step_scores
+
+    seed_rows = exp / "seed0" / "rows"
+    own, shared = (load_step_scores(seed_rows / f"sft{x}.predictions.jsonl") for x in ("", ".rl-layout"))
+    assert set(own) == set(shared) == set(load_step_scores(seed_rows / "shop_r1.predictions.jsonl"))  # paired steps
+    own_data = exp / "data" / rows["sft"]["layout"]
+    history = [m["content"] for row in load_split(own_data, "rl", "test") for m in row["prompt"]
+               if m["role"] == "assistant"]
+    assert history and all('"rationale"' in turn for turn in history)
+    assert "Exact, RL layout |" in tables.split("## Table 2")[1].split("## Table 3")[0]
     # paired bootstrap differences: Shop-R1 vs SFT and the ablations vs Shop-R1, on the same 6 test steps
     comparisons = saved["comparisons"]
     assert set(comparisons) == {"shop_r1_vs_sft", "no_dars_vs_shop_r1", "context_latest_vs_shop_r1"}
