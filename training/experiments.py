@@ -1,4 +1,4 @@
-"""The paper's experiments end to end: `shop-r1 experiment paper-tables --preset tiny-cpu|smoke --out EXP_DIR`.
+"""The paper's experiments end to end: `shop-r1 experiment paper-tables --preset PRESET --out EXP_DIR`.
 
 One call reproduces the *layout* of Shop-R1's Tables 2-5 (arXiv 2507.17842), the temperature sweep and a session
 realism table on the local store, with a random-init model small enough for a CPU:
@@ -11,11 +11,21 @@ realism table on the local store, with a random-init model small enough for a CP
 3. **Model init** (`training.modeling.init_model`, one random init per seed; the tokenizer is trained on the training
    split only).
 4. **Rows.** Every row is trained and evaluated on the same data and the same held-out test split (`ROWS`); a model
-   that several rows share (the SFT model, the Shop-R1 model) is trained once per seed (`MODELS`).
+   that several rows share (the SFT model, the Shop-R1 model) is trained once per seed (`MODELS`). Each model is
+   scored in the prompt layout it was trained with (`layout_test_data`: the SFT model sees previous rationales, the
+   RL prompts do not); the shared RL layout's score of such a model is an extra column only.
+
+The context is a switch (`ExperimentPreset.persona`, `--no-persona`): by default the prompts say who the shopper is
+and what they want (Customer-R1's persona conditioning); without it they hold pages and actions only, the paper's
+context. Every preset keeps the page in view: the run stops when the data's RL prompts show less than half of their
+current page on average (`check_page_shown`).
 
 Outputs: `EXP_DIR/results.json` (every row x seed: seeds, step counts, wall times, metrics, realism; plus mean ± std
-per row) and `EXP_DIR/tables.md` (the paper's tables). Per-row results are kept in `EXP_DIR/seed<k>/rows/<row>.json`;
-`resume=True` skips rows and models that are already there, so a killed run continues where it stopped.
+per row, and the paired bootstrap differences of `training.comparisons`) and `EXP_DIR/tables.md` (the paper's tables
+with the differences' 95% intervals, and the evidence: reward components, predicted types and the per-step curves of
+`training.curves`, whose SVGs go to `EXP_DIR/curves/`). Per-row results are kept in `EXP_DIR/seed<k>/rows/<row>.json`
+(and the predictions in `<row>.predictions.jsonl`); `resume=True` skips rows and models that are already there, so
+a killed run continues where it stopped.
 
 The scale is nothing like the paper's (a ~4M-parameter random model vs Qwen2.5-3B, minutes of CPU vs A100-days): the
 numbers show that every arm of the comparison runs and is scored the same way, not the paper's effect sizes.
@@ -195,11 +205,12 @@ measurement, not a test score), 60 test rows per row (150), 8 realism sessions (
 
 TINY_CPU_LONG_RL = dataclasses.replace(
     TINY_CPU, name="tiny-cpu-long-rl", rl_steps=3 * TINY_CPU.rl_steps,
-    rl_learning_rate=3 * TINY_CPU.rl_learning_rate, temperatures=(0.6,), seeds=(0,))
+    rl_learning_rate=3 * TINY_CPU.rl_learning_rate, temperatures=(0.6,), seeds=(0,),
+    rows=("shop_r1", "no_dars", "binary_action"))
 """A follow-up to `tiny-cpu`: same data, same SFT model (copy `data/`, `traces/` and `seed0/models/{base,sft}` from a
 `tiny-cpu` run and pass `--resume`), 3x the GRPO steps at 3x the learning rate, for the Table 4 failure modes
-(terminate-spam without DARS or with a binary action reward), which need the policy to move. Meant for the rows
-`shop_r1,no_dars,binary_action`."""
+(terminate-spam without DARS or with a binary action reward), which need the policy to move. Its rows:
+`shop_r1,no_dars,binary_action` (`--rows` picks others)."""
 
 SMOLLM2_ROWS = ("zero_shot", "rl_binary", "sft", "sft_rl_binary", "shop_r1", "no_dars", "binary_action",
                 "shop_r1_online")

@@ -45,7 +45,8 @@ def test_presets_are_typed_and_complete():
     # the follow-up changes GRPO's length and step size only, so it can reuse a tiny-cpu run's data and SFT model
     long_rl = PRESETS["tiny-cpu-long-rl"]
     changed = {f for f in tiny.__dataclass_fields__ if getattr(tiny, f) != getattr(long_rl, f)}
-    assert changed == {"name", "rl_steps", "rl_learning_rate", "temperatures", "seeds"}
+    assert changed == {"name", "rl_steps", "rl_learning_rate", "temperatures", "seeds", "rows"}
+    assert [r.key for r in _select(long_rl, None)] == ["shop_r1", "no_dars", "binary_action"]
     assert long_rl.rl_steps == 3 * tiny.rl_steps
     assert long_rl.rl_learning_rate == pytest.approx(3 * tiny.rl_learning_rate)
 
