@@ -273,3 +273,21 @@ def test_smoke_experiment_rows_tables_and_resume(store_db, tmp_path):
                                     "--rows", ",".join(ROWS)])
     assert done.exit_code == 0, done.output
     assert "pages and actions only" in (exp / "tables.md").read_text()
+
+
+@pytest.mark.slow
+def test_smollm2_gpu_shape_runs_on_cpu_at_smoke_sizes(store_db, tmp_path):
+    """`smollm2-gpu`'s plumbing at smoke sizes: the real SmolLM2 base, fully fine-tuned (SFT, then GRPO), scored in
+    each model's layout. Heavy for a test: ~6.4 GB RSS (fp32 weights, AdamW state and GRPO's reference copy of a 135M
+    model) and ~8 min on 2 busy cores."""
+    exp = tmp_path / "exp"
+    results = run_experiment("smollm2-gpu-smoke", exp, rows=["zero_shot", "sft", "shop_r1"], seeds=[0],
+                             catalog=store_db)
+    rows = {r["row"]: r for r in results["rows"]}
+    assert rows["sft"]["steps"] == {"sft": 1} and rows["shop_r1"]["steps"] == {"sft": 1, "rl": 1}
+    for name in ("sft", "shop_r1"):  # full fine-tuning: whole weights, no adapter
+        model_dir = exp / "seed0" / "models" / name
+        assert (model_dir / "model.safetensors").is_file() and not (model_dir / "adapter_config.json").exists()
+    assert rows["sft"]["layout"] != "rl" and rows["shop_r1"]["layout"] == "rl"
+    assert min(results["data"]["rl_prompt_mean_current_shown"].values()) >= 0.5
+    assert "shop_r1_vs_sft" in results["comparisons"]
