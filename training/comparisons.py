@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ __all__ = [
     "DIFF_METRICS",
     "StepScore",
     "compare_rows",
+    "delta_cell",
     "format_differences",
     "load_step_scores",
     "paired_differences",
@@ -113,7 +114,7 @@ def paired_differences(
     keys = sorted(set.intersection(*(set(s) for s in (*a, *b))))
     pairs = [([sa[k] for k in keys], [sb[k] for k in keys]) for sa, sb in zip(a, b, strict=True)]
 
-    def difference(name: str):  # noqa: ANN202 - a closure over the metric
+    def difference(name: str) -> Callable[[Sequence[int]], float]:
         def statistic(indices: Sequence[int]) -> float:
             diffs = [_metric([sb[i] for i in indices], name) - _metric([sa[i] for i in indices], name)
                      for sa, sb in pairs]
