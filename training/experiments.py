@@ -864,8 +864,8 @@ def format_tables(summary: Mapping[str, Mapping[str, Any]], preset: ExperimentPr
 # --------------------------------------------------------------------------------------------------------------------
 # Evidence: why a finding does or does not reproduce
 
-CURVE_KEYS = ("reward", "shop_r1/format", "shop_r1/type", "shop_r1/attribute", "shop_r1/value", "kl",
-              "completions/mean_length", "frac_reward_zero_std")
+CURVE_KEYS = ("reward", "shop_r1/format", "shop_r1/type", "shop_r1/attribute", "shop_r1/value", "shop_r1/format_ok",
+              "shop_r1/pred_terminate", "kl", "completions/mean_length", "frac_reward_zero_std")
 """GRPO log columns shown as first-k vs last-k step means (`log.csv` of each RL model)."""
 
 
