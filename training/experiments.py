@@ -185,8 +185,10 @@ on 2 idle CPU cores. An estimate from measured rates, not a timed full run.
 current page (the system prompt, the persona and the action history came first). Measured on 48 scripted sessions
 with a tiny-preset tokenizer (mean share of the current page's characters shown in RL prompts, persona on / off):
 512 tokens 2% / 4%, 1024 24% / 31%, 1536 61% / 66%, 1792 74% / –, 2048 82% / 85%. So 2048, over the 70% target
-with room for the experiment's own tokenizer; prompts are then ~2.1k tokens after the chat template
-(`max_prompt_length` 2176) and whole SFT sessions up to ~2.3k (`sft_max_length`).
+with room for the experiment's own tokenizer. Measured on this preset's own data (`_prepare_data`: 120 + 30 scripted
+sessions, its trained tokenizer): 81% (train) / 78% (test). Prompts are then ~2.1k tokens after the chat template
+(`max_prompt_length` 2176; 26 of 949 train prompts, whose action history alone passes 2048 tokens, are dropped from
+GRPO) and whole SFT sessions are cut from their oldest pages to `sft_max_length` 2304.
 
 **Time** (rates: SFT ~2k tokens/s; a forward ~6k tokens/s; docs/benchmarks/train.md). Per seed:
 - SFT: 200 steps x 2 sessions (~3.3 epochs of 120 sessions; the paper's 4) x ~1.5k tokens -> ~5 min.
@@ -235,9 +237,9 @@ completions) move a LoRA adapter very little, so the RL rows measure the plumbin
 
 Layout (as the shipped SmolLM2 default, `training.default_policy`): SFT on single steps, each the inference prompt
 with its page shown; RL prompts show the previous rationales (`rl_rationales`, a departure from the paper's RL
-context) so every model is scored on the layout it was trained on. Page budget 2560 tokens: RL prompts show ~82% of
-their current page (measured on 48 scripted sessions with the SmolLM2 tokenizer, persona on, previous rationales
-shown: 2304 tokens 75%, 2560 82%; without the rationales 2048 tokens show 72%, 2560 85%)."""
+context) so every model is scored on the layout it was trained on. Page budget 2560 tokens: RL prompts show 80%
+(train) / 77% (test) of their current page, measured on this preset's own data (on 48 sessions, persona on,
+previous rationales shown: 2304 tokens 75%, 2560 82%; without the rationales 2048 tokens show 72%, 2560 85%)."""
 
 SMOLLM2_GPU = ExperimentPreset(
     name="smollm2-gpu", train_sessions=240, test_sessions=60, session_max_steps=30, max_context_tokens=6144,
