@@ -198,7 +198,9 @@ GRPO) and whole SFT sessions are cut from their oldest pages to `sft_max_length`
 - Next-action eval: 17 evaluations (5 main, 6 ablations, latest, 4 extra temperatures, online) x 60 test rows,
   ~50 s each -> ~14 min.
 - Session realism: 6 rows x 8 sessions -> ~3 min.
-~45 min a seed, ~2.2 h for 3; on a loaded machine expect 2-4x (`--resume` continues a killed run).
+~45 min a seed, ~2.2 h for 3; on a loaded machine expect 2-4x (`--resume` continues a killed run). Measured on
+this preset's data while other jobs loaded the machine (load average 5-9): SFT 6.4 s/step (6 steps), GRPO 15-21 s a
+step (3 of 4 steps; one took 91 s), i.e. ~1.5 h a seed at those rates.
 
 **What was cut to fit, and why.** G = 4 with one prompt per step (8 before), 16 GRPO steps (30) at 3x the learning
 rate (3e-5: `tiny-cpu-long-rl` showed that 30 steps at 1e-5 leave the policy within KL 0.002 of SFT, a training-side
