@@ -169,6 +169,7 @@ def test_a_blind_budget_stops_the_run(store_db, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~1.5 min on idle cores; minutes more when other jobs load the machine
 def test_smoke_experiment_rows_tables_and_resume(store_db, tmp_path):
     exp = tmp_path / "exp"
     results = run_experiment("smoke", exp, rows=ROWS, catalog=store_db, persona=False)
@@ -276,6 +277,7 @@ def test_smoke_experiment_rows_tables_and_resume(store_db, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_smollm2_gpu_shape_runs_on_cpu_at_smoke_sizes(store_db, tmp_path):
     """`smollm2-gpu`'s plumbing at smoke sizes: the real SmolLM2 base, fully fine-tuned (SFT, then GRPO), scored in
     each model's layout. Heavy for a test: ~6.4 GB RSS (fp32 weights, AdamW state and GRPO's reference copy of a 135M
