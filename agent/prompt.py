@@ -108,6 +108,14 @@ class PromptConfig:
                           "examples); 'compact': the same rules in ~500 characters with no example values, for small "
                           "models whose context the page needs (and which copy examples verbatim)."},
     )
+    persona: bool = field(
+        default=True,
+        metadata={"help": "Show who the shopper is and what they want (`render_persona_intent`) before the first "
+                          "page. False: the paper's exact context, pages and actions only (Shop-R1, sec. 3: the "
+                          "previous page contexts, actions and rationales); the persona and intent block is "
+                          "Customer-R1's addition. The intent goes too: the paper's model is never told what the "
+                          "shopper wants and reads it from the pages and the queries already typed."},
+    )
 
     def __post_init__(self) -> None:
         if self.max_context_tokens <= 0:
@@ -118,6 +126,8 @@ class PromptConfig:
             raise ValueError(f"Expect layout 'multi' or 'single', actually: {self.layout!r}")
         if self.system not in ("full", "compact"):
             raise ValueError(f"Expect system 'full' or 'compact', actually: {self.system!r}")
+        if not isinstance(self.persona, bool):
+            raise ValueError(f"Expect persona True or False, actually: {self.persona!r}")
 
 
 PROMPT_CONFIG_FILE = "shop_r1_prompt.json"
@@ -289,6 +299,11 @@ def render_persona_intent(persona_intent: PersonaIntent) -> str:
     return "\n".join(lines)
 
 
+def _persona_block(persona_intent: PersonaIntent | None, config: PromptConfig) -> str | None:
+    """The persona and intent block, or None: none known, or `config.persona` off (the paper's context)."""
+    return render_persona_intent(persona_intent) if persona_intent is not None and config.persona else None
+
+
 def _page(heading: str, url: str, html: str) -> str:
     return f"{heading}\nURL: {url}\n{html}"
 
@@ -450,7 +465,7 @@ def build_messages(
     in_history = config.layout == "single" and bool(shown)
     parts = _Parts(
         config=config,
-        persona_block=render_persona_intent(persona_intent) if persona_intent is not None else None,
+        persona_block=_persona_block(persona_intent, config),
         history=shown,
         current_step=len(history) + 1,
         current_url=current_url,
@@ -498,7 +513,7 @@ def build_session_chat(
     *previous, last = steps
     parts = _Parts(
         config=config,
-        persona_block=render_persona_intent(persona_intent) if persona_intent is not None else None,
+        persona_block=_persona_block(persona_intent, config),
         history=tuple(previous),
         current_step=len(steps),
         current_url=last.url,

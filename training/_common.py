@@ -56,22 +56,24 @@ def save_run_config(config: Any, output_dir: str | Path, name: str) -> Path:
 def save_inference_prompt(output_dir: str | Path, data_dir: str | Path | None, *, include_rationales: bool | None,
                           history_pages: str, fallback_budget: int | None = None) -> Path | None:
     """Record beside a trained model the prompt it was trained on (`agent.prompt.save_prompt_config`): the data's page
-    budget (`meta.json`), previous rationales shown or not, whole session or latest page. `LocalPolicy` reads it, so
-    `simulate --policy local` prompts the model the way training did. Without a data dir, `fallback_budget` (or
-    nothing is written)."""
+    budget (`meta.json`), previous rationales shown or not, whole session or latest page, the persona block or not.
+    `LocalPolicy` reads it, so `simulate --policy local` prompts the model the way training did. Without a data dir,
+    `fallback_budget` (or nothing is written)."""
     from agent.prompt import PromptConfig, save_prompt_config
 
-    budget, system, rationales = fallback_budget, PromptConfig.system, bool(include_rationales)
+    budget, system, rationales, persona = fallback_budget, PromptConfig.system, bool(include_rationales), True
     if data_dir and (Path(data_dir) / "meta.json").is_file():
         meta = json.loads((Path(data_dir) / "meta.json").read_text(encoding="utf-8"))
         # written by `training.data.build_datasets`; a hand-made data dir may not say
         data_config = meta.get("config") or {}
         budget = data_config.get("max_context_tokens", budget)
         system = data_config.get("system", "full")  # data built before the switch used the full prompt
+        persona = bool(data_config.get("persona", True))
         if include_rationales is None:  # as the data's RL prompts show them
             rationales = bool(data_config.get("rl_rationales", False))
     if budget is None:
         return None
     return save_prompt_config(PromptConfig(max_context_tokens=int(budget), include_rationales=rationales,
-                                           history_pages=history_pages, system=system),  # type: ignore[arg-type]
+                                           history_pages=history_pages, system=system,  # type: ignore[arg-type]
+                                           persona=persona),
                               output_dir)

@@ -58,31 +58,58 @@ TokenizerOpt = Annotated[
 @data_app.command("build")
 def data_build(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (each with sessions/*.jsonl).")],
-    out: Annotated[Path, typer.Option(help="Data directory to write (sft/, rl/, meta.json).")],
+    out: Annotated[Path | None, typer.Option(
+        help="Data directory to write (sft/, rl/, meta.json). Default: the --config's common.data_dir.")] = None,
     split: SplitOpt = "0.8/0.1/0.1",
     seed: SeedOpt = 0,
-    max_context_tokens: BudgetOpt = 3584,  # = training.data.DataConfig.max_context_tokens
+    max_context_tokens: Annotated[int | None, typer.Option(
+        min=1, help="Prompt budget in tokens (RL prompts, whole SFT sessions). Default: the --config's, else 3584.")
+    ] = None,
+    config: Annotated[str | None, typer.Option(
+        "--config", help="The training YAML (path or packaged name: paper-3b, tiny-cpu) the data is for: the budget "
+                         "fills its prompt lengths, min(rl.max_prompt_length, sft.max_length) - 64 template tokens "
+                         "(paper-3b: 32,704, the paper's 32k whole-session contexts).")] = None,
     tokenizer: TokenizerOpt = None,
     sft_rows: Annotated[Literal["sessions", "steps"], typer.Option(
         help="SFT rows: 'sessions' (whole sessions, the paper's) or 'steps' (one prompt/completion row per step, "
              "the page shown).")] = "sessions",
+    persona: Annotated[bool, typer.Option(
+        "--persona/--no-persona",
+        help="Show who the shopper is and what they want in every prompt (Customer-R1's conditioning); "
+             "--no-persona: the paper's exact context, pages and actions only (the intent is hidden too).")] = True,
 ) -> None:
     """Build DATA_DIR/sft and DATA_DIR/rl from run directories, split by session.
 
     Token counts are approximate (3.5 characters a token) until a tokenizer exists: after `shop-r1 model init`,
-    rebuild with `--tokenizer MODEL_DIR` for exact budgets.
+    rebuild with `--tokenizer MODEL_DIR` for exact budgets. For the paper's run:
+    `shop-r1 data build RUN_DIR --config paper-3b --tokenizer QWEN_DIR` writes 32k-token whole-session contexts to
+    the config's data_dir.
     """
-    from .data import DataConfig, build_datasets, parse_split
+    from .data import DataConfig, DataError, budget_for_config, build_datasets, parse_split
 
     with _user_errors():
         fractions = parse_split(split)
+        training_config = None
+        if config is not None:
+            budget = budget_for_config(config)
+            training_config = budget.config
+            if max_context_tokens is not None and max_context_tokens != budget.max_context_tokens:
+                raise DataError(f"Expect --max-context-tokens to agree with --config {config} "
+                                f"({budget.max_context_tokens}) or to be left out, actually: {max_context_tokens}")
+            max_context_tokens = budget.max_context_tokens
+            out = out or (Path(budget.data_dir) if budget.data_dir else None)
+        if out is None:
+            raise DataError("Expect --out (or a --config with common.data_dir), actually: neither")
+        if max_context_tokens is None:
+            max_context_tokens = DataConfig.max_context_tokens
         for run_dir in run_dirs:
             if not run_dir.is_dir():
                 raise ValueError(f"{run_dir}: no such run directory")
         if tokenizer is not None and not tokenizer.is_dir():
             raise ValueError(f"--tokenizer {tokenizer}: no such model directory")
         config = DataConfig(split=fractions, seed=seed, max_context_tokens=max_context_tokens,
-                            tokenizer_dir=str(tokenizer) if tokenizer is not None else None, sft_rows=sft_rows)
+                            tokenizer_dir=str(tokenizer) if tokenizer is not None else None, sft_rows=sft_rows,
+                            persona=persona, training_config=training_config)
         meta = build_datasets(run_dirs, out, config=config)
     _report_data(out, meta)
 

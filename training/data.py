@@ -21,7 +21,9 @@ schema-v1 traces (`agent.trace`), and `build_datasets` turns any number of them 
 - **Splits** are by session, never by step: a session's steps all land in one split, the same one in both datasets.
   The order is a hash of (seed, session id), so it does not depend on the order traces were read in.
 - **Personas**: `persona` / `intent` are the header's, as `agent.persona` models (unknown keys dropped) in JSON; ""
-  when they do not validate (then the prompts have no persona block either).
+  when they do not validate (then the prompts have no persona block either). `DataConfig.persona=False` (`data build
+  --no-persona`) leaves the block out of every prompt, SFT and RL: the paper's context, pages and actions only; the
+  columns still say who shopped.
 - **Session ids** are `"<source>:<trace session id>"`, `<source>` being the run directory's name (made unique), so
   runs that reuse `s00000` do not collide. `meta.json` maps each source back to its directory, and `split_states`
   re-reads the traces to give the structured states of a split (what the scripted labeller needs).
@@ -62,6 +64,8 @@ __all__ = [
     "DataConfig",
     "DataError",
     "State",
+    "ConfigBudget",
+    "budget_for_config",
     "build_datasets",
     "load_meta",
     "load_split",
@@ -100,7 +104,8 @@ class DataConfig:
                           "template tokens not included). The paper trains with up to 32k (Shop-R1, sec. RL); 3584 "
                           "leaves 512 tokens of a 4096-token training sequence for the chat template and the "
                           "approximate count's error (the `tiny` tokenizer averages ~3.5 characters a token). Pass "
-                          "`tokenizer_dir` for exact counts."},
+                          "`tokenizer_dir` for exact counts. `data build --config paper-3b` sets 32,704 "
+                          "(`budget_for_config`): the paper's 32k whole-session contexts."},
     )
     tokenizer_dir: str | None = field(
         default=None,
@@ -124,6 +129,13 @@ class DataConfig:
                           "with their page replaced by a placeholder) or 'steps' (one prompt/completion row per step: "
                           "exactly the prompt the policy sees at inference, its page shown, loss on that step only)."},
     )
+    persona: bool = field(
+        default=True,
+        metadata={"help": "Show the persona and intent block in every prompt (`agent.prompt.PromptConfig.persona`). "
+                          "False is the paper's exact context: pages and actions only (Shop-R1, sec. 3); persona "
+                          "conditioning is Customer-R1's addition. The intent is hidden too, as in the paper; the "
+                          "`persona`/`intent` columns are kept (online RL and session realism shop as them)."},
+    )
     missing_rationale: Literal["template", "skip"] = field(
         default="template",
         metadata={"help": "A step without a rationale in SFT: 'template' writes a short one from the action "
@@ -134,6 +146,11 @@ class DataConfig:
         metadata={"help": "Also make RL rows of steps the env rejected (`valid` False); they always stay in the "
                           "history of later steps."},
     )
+    training_config: str | None = field(
+        default=None,
+        metadata={"help": "The training YAML this data was built for (`data build --config`, `budget_for_config`): "
+                          "its prompt lengths set `max_context_tokens`. Recorded in meta.json; None: none."},
+    )
 
     def __post_init__(self) -> None:
         check_split(self.split)
@@ -141,6 +158,8 @@ class DataConfig:
             raise DataError(f"Expect max_context_tokens > 0, actually: {self.max_context_tokens}")
         if self.sft_rows not in ("sessions", "steps"):
             raise DataError(f"Expect sft_rows 'sessions' or 'steps', actually: {self.sft_rows!r}")
+        if not isinstance(self.persona, bool):
+            raise DataError(f"Expect persona True or False, actually: {self.persona!r}")
         if self.missing_rationale not in ("template", "skip"):
             raise DataError(f"Expect missing_rationale 'template' or 'skip', actually: {self.missing_rationale!r}")
 
@@ -277,6 +296,58 @@ def template_rationale(action: Action | dict[str, Any], observation: str = "") -
     tail = [s for s in action.name.split(".") if s][-1:] or [action.name]
     words = " ".join(re.sub(r"[_\-]+", " ", tail[0]).split())[:80] or "this"
     return f"I'll click {words}."
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The budget a training config asks for
+
+
+@dataclass(frozen=True)
+class ConfigBudget:
+    """What a training YAML asks of its data: the page budget that fills its prompt lengths, and where the data goes."""
+
+    max_context_tokens: int
+    data_dir: str | None
+    config: str
+    rl_max_prompt_length: int
+    sft_max_length: int
+
+
+def budget_for_config(path: str | Path) -> ConfigBudget:
+    """The data budget of a training config (a YAML path or a packaged name: `paper-3b`, `tiny-cpu`).
+
+    `max_context_tokens` counts message contents only; the chat template adds ~`PROMPT_OVERHEAD_TOKENS` (64) around
+    them. So the budget is min(`rl.max_prompt_length`, `sft.max_length`) − 64: an RL prompt then fits GRPO's prompt
+    length after templating (TRL drops longer ones) and a whole SFT session its max length (TRL cuts longer ones). For
+    `paper-3b` (both 32768, the paper's "up to 32k tokens") that is 32,704 tokens of whole-session context.
+
+    >>> budget_for_config("paper-3b").max_context_tokens
+    32704
+    """
+    import yaml
+
+    from training.online import PROMPT_OVERHEAD_TOKENS
+    from training.presets import resolve_config
+
+    resolved = resolve_config(path)
+    if not resolved.is_file():
+        raise DataError(f"Expect a training config (YAML path or packaged name), actually: {path} does not exist")
+    data = yaml.safe_load(resolved.read_text(encoding="utf-8")) or {}
+    sections = {name: {**(data.get("common") or {}), **(data.get(name) or {})} for name in ("sft", "rl")}
+    try:
+        rl_length = int(sections["rl"]["max_prompt_length"])
+        sft_length = int(sections["sft"]["max_length"])
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"Expect rl.max_prompt_length and sft.max_length (integers) in {resolved}, actually: "
+                        f"{sections['rl'].get('max_prompt_length')!r} and {sections['sft'].get('max_length')!r}"
+                        ) from None
+    budget = min(rl_length, sft_length) - PROMPT_OVERHEAD_TOKENS
+    if budget <= 0:
+        raise DataError(f"Expect prompt lengths above the chat template's {PROMPT_OVERHEAD_TOKENS} tokens in "
+                        f"{resolved}, actually: rl.max_prompt_length {rl_length}, sft.max_length {sft_length}")
+    data_dir = (data.get("common") or {}).get("data_dir")
+    return ConfigBudget(max_context_tokens=budget, data_dir=str(data_dir) if data_dir else None, config=str(resolved),
+                        rl_max_prompt_length=rl_length, sft_max_length=sft_length)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -469,11 +540,11 @@ def build_datasets(
     sources = _load_sources(run_dirs)
     count = _token_counter(config.tokenizer_dir)
     prompt_all = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=config.rl_rationales,
-                              history_pages="all", system=config.system)
-    prompt_latest = PromptConfig(max_context_tokens=config.max_context_tokens,
-                                 include_rationales=config.rl_rationales, history_pages="latest", system=config.system)
+                              history_pages="all", system=config.system, persona=config.persona)
+    prompt_latest = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=config.rl_rationales,
+                                 history_pages="latest", system=config.system, persona=config.persona)
     prompt_sft = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=True,
-                              system=config.system)
+                              system=config.system, persona=config.persona)
 
     sessions: dict[str, tuple[_Source, Trace, list[State]]] = {}
     stats: Counter[str] = Counter()
@@ -504,6 +575,7 @@ def build_datasets(
         for sid in parts[split_name]:
             source, trace, states = sessions[sid]
             persona = states[0].persona_intent  # None: the prompts have no persona block, the columns are ""
+            # (with `config.persona` off the prompts have none either, but the columns keep who shopped)
             persona_json = _json(persona.persona.model_dump(mode="json")) if persona else ""
             intent_json = _json(persona.intent.model_dump(mode="json")) if persona else ""
 

@@ -585,7 +585,8 @@ def _make_realism_policy(policy: Any, reference: str | Path, temperature: float,
         if (Path(reference) / "meta.json").is_file():
             data_config = load_meta(reference)["config"]
             prompt = PromptConfig(max_context_tokens=data_config["max_context_tokens"],
-                                  system=data_config.get("system", "full"))
+                                  system=data_config.get("system", "full"),
+                                  persona=bool(data_config.get("persona", True)))
         return LocalPolicy(LocalPolicyConfig(model_dir=str(policy), temperature=temperature, device=device,
                                              prompt=prompt, structured=False))
     if isinstance(policy, str):

@@ -1,4 +1,4 @@
-"""The paper's experiments end to end: `shop-r1 experiment paper-tables --preset tiny-cpu|smoke --out EXP_DIR`.
+"""The paper's experiments end to end: `shop-r1 experiment paper-tables --preset PRESET --out EXP_DIR`.
 
 One call reproduces the *layout* of Shop-R1's Tables 2-5 (arXiv 2507.17842), the temperature sweep and a session
 realism table on the local store, with a random-init model small enough for a CPU:
@@ -11,11 +11,21 @@ realism table on the local store, with a random-init model small enough for a CP
 3. **Model init** (`training.modeling.init_model`, one random init per seed; the tokenizer is trained on the training
    split only).
 4. **Rows.** Every row is trained and evaluated on the same data and the same held-out test split (`ROWS`); a model
-   that several rows share (the SFT model, the Shop-R1 model) is trained once per seed (`MODELS`).
+   that several rows share (the SFT model, the Shop-R1 model) is trained once per seed (`MODELS`). Each model is
+   scored in the prompt layout it was trained with (`layout_test_data`: the SFT model sees previous rationales, the
+   RL prompts do not); the shared RL layout's score of such a model is an extra column only.
+
+The context is a switch (`ExperimentPreset.persona`, `--no-persona`): by default the prompts say who the shopper is
+and what they want (Customer-R1's persona conditioning); without it they hold pages and actions only, the paper's
+context. Every preset keeps the page in view: the run stops when the data's RL prompts show less than half of their
+current page on average (`check_page_shown`).
 
 Outputs: `EXP_DIR/results.json` (every row x seed: seeds, step counts, wall times, metrics, realism; plus mean ± std
-per row) and `EXP_DIR/tables.md` (the paper's tables). Per-row results are kept in `EXP_DIR/seed<k>/rows/<row>.json`;
-`resume=True` skips rows and models that are already there, so a killed run continues where it stopped.
+per row, and the paired bootstrap differences of `training.comparisons`) and `EXP_DIR/tables.md` (the paper's tables
+with the differences' 95% intervals, and the evidence: reward components, predicted types and the per-step curves of
+`training.curves`, whose SVGs go to `EXP_DIR/curves/`). Per-row results are kept in `EXP_DIR/seed<k>/rows/<row>.json`
+(and the predictions in `<row>.predictions.jsonl`); `resume=True` skips rows and models that are already there, so
+a killed run continues where it stopped.
 
 The scale is nothing like the paper's (a ~4M-parameter random model vs Qwen2.5-3B, minutes of CPU vs A100-days): the
 numbers show that every arm of the comparison runs and is scored the same way, not the paper's effect sizes.
@@ -41,6 +51,8 @@ import typer
 from agent.base_models import BASES, ensure_base
 from agent.usage import usage_error
 
+from .comparisons import compare_rows, delta_cell, format_differences
+from .curves import format_curves
 from .presets import PRESET_DIR
 
 log = logging.getLogger(__name__)
@@ -63,6 +75,10 @@ BASE_CONFIG = PRESET_DIR / "tiny-cpu.yaml"
 
 METRIC_KEYS = ("exact_accuracy", "type_accuracy", "type_macro_f1")
 ACTION_TYPES = ("click", "type_and_submit", "terminate")
+PAGE_SHOWN_TARGET = 0.7
+"""Presets are sized so that RL prompts show at least this share of their current page on average (measured)."""
+PAGE_SHOWN_FLOOR = 0.5
+"""Below this share the experiment stops (`check_page_shown`): the earlier `tiny-cpu` (512 tokens) showed ~2%."""
 TEST_ONLY_SPLIT = (1e-7, 0.0, 1.0 - 1e-7)
 """Every held-out session in the test split: `build_datasets` wants a train fraction > 0, and a negligible one rounds
 to zero sessions (largest remainder) for any realistic session count."""
@@ -92,6 +108,13 @@ class ExperimentPreset:
         "help": "Recompute activations in backward: SmolLM2 SFT on 3.5k-token sessions takes ~17 GB without it."})
     rl_rationales: bool = field(default=False, metadata={
         "help": "RL prompts show previous rationales (`training.data.DataConfig.rl_rationales`); the paper's: no."})
+    persona: bool = field(default=True, metadata={
+        "help": "Prompts show the persona and intent block (Customer-R1's conditioning); False: the paper's context, "
+                "pages and actions only (`training.data.DataConfig.persona`). Recorded in every row."})
+    page_shown_floor: float = field(default=PAGE_SHOWN_FLOOR, metadata={
+        "help": "The run stops when RL prompts show less than this share of their current page on average "
+                "(`rl_prompt_mean_current_shown` of the data's meta): a model that never sees the page cannot be "
+                "scored on clicking it."})
     sft_rows: str = field(default="sessions", metadata={
         "help": "SFT rows (`training.data.DataConfig.sft_rows`): 'sessions' (the paper's) or 'steps' (one row per "
                 "step, its page shown)."})
@@ -116,8 +139,11 @@ class ExperimentPreset:
     realism_max_steps: int = 15
     temperatures: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2)
     seeds: tuple[int, ...] = (0,)
+    rows: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "The rows run by default (`--rows` picks others); None: every row."})
     concurrency: int = 4
-    device: str = "cpu"
+    device: str = field(default="cpu", metadata={
+        "help": "'cpu' or 'cuda': where every stage trains (`use_cpu`) and every evaluation runs."})
 
     def __post_init__(self) -> None:
         if self.train_sessions < 2 or self.test_sessions < 1:
@@ -128,56 +154,132 @@ class ExperimentPreset:
                              f"{self.num_generations}")
         if not self.seeds:
             raise ValueError("Expect at least one seed, actually: none")
+        if not 0.0 <= self.page_shown_floor <= 1.0:
+            raise ValueError(f"Expect page_shown_floor in [0, 1], actually: {self.page_shown_floor}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"Expect device 'cpu' or 'cuda', actually: {self.device!r}")
 
 
 SMOKE = ExperimentPreset(
-    name="smoke", train_sessions=12, test_sessions=4, session_max_steps=12, max_context_tokens=384,
-    model_preset="micro", sft_steps=3, sft_batch_size=2, sft_max_length=1024, rl_steps=2, num_generations=2,
-    rl_batch_size=4, max_completion_length=24, max_prompt_length=1024, online_steps=1, online_episodes=2,
+    name="smoke", train_sessions=12, test_sessions=4, session_max_steps=12, max_context_tokens=2048,
+    model_preset="micro", sft_steps=3, sft_batch_size=2, sft_max_length=2304, rl_steps=2, num_generations=2,
+    rl_batch_size=4, max_completion_length=24, max_prompt_length=2176, online_steps=1, online_episodes=2,
     online_max_steps=2, eval_limit=6, eval_max_new_tokens=24, realism_sessions=2, realism_max_steps=4,
     temperatures=(0.6, 1.0), seeds=(0,),
 )
-"""Minutes-scale, for CI: the micro model, 2-3 steps per stage, one seed, 6 test rows, 2 temperatures."""
+"""Minutes-scale, for CI: the micro model, 2-3 steps per stage, one seed, 6 test rows, 2 temperatures. Page-visible like
+the real presets (2048 tokens with 12-step sessions), so the page-shown check runs on it too."""
 
 TINY_CPU = ExperimentPreset(
-    name="tiny-cpu", train_sessions=120, test_sessions=30, session_max_steps=30, max_context_tokens=512,
-    model_preset="tiny", sft_steps=300, sft_batch_size=2, sft_max_length=1536, sft_learning_rate=1e-3,
-    rl_steps=30, num_generations=8, rl_batch_size=8, max_completion_length=64, max_prompt_length=1280,
-    rl_learning_rate=1e-5, online_steps=15, online_episodes=32, online_max_steps=3, eval_limit=150,
-    eval_max_new_tokens=64, realism_sessions=20, realism_max_steps=15,
-    temperatures=(0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2), seeds=(0, 1, 2),
+    name="tiny-cpu", train_sessions=120, test_sessions=30, session_max_steps=30, max_context_tokens=2048,
+    model_preset="tiny", sft_steps=200, sft_batch_size=2, sft_max_length=2304, sft_learning_rate=1e-3,
+    rl_steps=16, num_generations=4, rl_batch_size=4, max_completion_length=64, max_prompt_length=2176,
+    rl_learning_rate=3e-5, online_steps=8, online_episodes=32, online_max_steps=3, eval_limit=60,
+    eval_max_new_tokens=64, realism_sessions=8, realism_max_steps=15,
+    temperatures=(0.6, 0.7, 0.8, 1.0, 1.2), seeds=(0, 1, 2),
 )
-"""About 2 hours on this machine's 2 CPU cores: an estimate from step times, not a measured full run.
+"""Every row of Tables 2, 4 and 5, the temperature sweep and online RL, 3 seeds, with the page in view: about 2 hours
+on 2 idle CPU cores. An estimate from measured rates, not a timed full run.
 
-Rates (tiny model, fp32, 2 idle cores; docs/benchmarks/train.md): SFT ~2k tokens/s; one GRPO step ~2.3 s at
-512 prompt + 64 completion tokens with G=8 (one prompt x 8 completions). Prompt sizes measured on scripted sessions
-with the tiny tokenizer at this 512-token page budget: whole-session RL prompts median ~880 tokens after the chat
-template (the action history comes on top of the page budget; ~15% exceed 1280 and are dropped from GRPO training),
-latest-page prompts ~530; whole SFT sessions up to ~1.9k (cut at 1536). So a GRPO step is ~3.5 s here.
+**Page budget.** The earlier `tiny-cpu` gave the data 512 tokens: whole-session RL prompts then showed ~2% of their
+current page (the system prompt, the persona and the action history came first). Measured on 48 scripted sessions
+with a tiny-preset tokenizer (mean share of the current page's characters shown in RL prompts, persona on / off):
+512 tokens 2% / 4%, 1024 24% / 31%, 1536 61% / 66%, 1792 74% / –, 2048 82% / 85%. So 2048, over the 70% target
+with room for the experiment's own tokenizer. Measured on this preset's own data (`_prepare_data`: 120 + 30 scripted
+sessions, its trained tokenizer): 81% (train) / 78% (test). Prompts are then ~2.1k tokens after the chat template
+(`max_prompt_length` 2176; 26 of 949 train prompts, whose action history alone passes 2048 tokens, are dropped from
+GRPO) and whole SFT sessions are cut from their oldest pages to `sft_max_length` 2304.
 
-Per seed:
-- SFT: 300 steps x 2 sessions (~5 epochs of 120 sessions, the paper's 4) x ~1.2k tokens ~ 1.2 s/step -> ~6 min.
-- Offline GRPO: 10 models (RL-binary, SFT+RL-binary, Shop-R1, 6 ablations, latest-context) x 30 steps x ~3.5 s
-  -> ~18 min.
-- Online GRPO: 15 steps x ~10 s (env steps between generations) -> ~2.5 min.
-- Next-action eval: 19 evaluations (5 main, 6 ablations, latest, 6 extra temperatures, online) x 150 rows at
-  64 new tokens, ~30 s each -> ~9.5 min.
-- Session realism: 6 rows (5 main + online) x 20 sessions of <=15 steps, ~40 s each -> ~4 min.
-Total ~40 min/seed; x 3 seeds ~2 h, plus ~3 min of simulation, data building and tokenizer training.
+**Time** (rates: SFT ~2k tokens/s; a forward ~6k tokens/s; docs/benchmarks/train.md). Per seed:
+- SFT: 200 steps x 2 sessions (~3.3 epochs of 120 sessions; the paper's 4) x ~1.5k tokens -> ~5 min.
+- Offline GRPO: 10 models x 16 steps; one step is G=4 completions of one ~2k-token prompt (generation plus the
+  policy, reference and s(r) forwards and one backward over ~8.5k tokens) ~8 s -> ~21 min.
+- Online GRPO: 8 steps x ~15 s -> ~2 min.
+- Next-action eval: 17 evaluations (5 main, 6 ablations, latest, 4 extra temperatures, online) x 60 test rows,
+  ~50 s each -> ~14 min.
+- Session realism: 6 rows x 8 sessions -> ~3 min.
+~45 min a seed, ~2.2 h for 3; on a loaded machine expect 2-4x (`--resume` continues a killed run). Measured on
+this preset's data while other jobs loaded the machine (load average 5-9): SFT 6.4 s/step (6 steps), GRPO 15-21 s a
+step (3 of 4 steps; one took 91 s), i.e. ~1.5 h a seed at those rates.
 
-Measured while another job loaded both cores (load average ~4): SFT ~830 tokens/s, GRPO 9-20 s/step at ~1.1k
-prompt tokens. On a busy machine expect 2-4x the estimate; `--resume` continues a killed run.
-"""
+**What was cut to fit, and why.** G = 4 with one prompt per step (8 before), 16 GRPO steps (30) at 3x the learning
+rate (3e-5: `tiny-cpu-long-rl` showed that 30 steps at 1e-5 leave the policy within KL 0.002 of SFT, a training-side
+measurement, not a test score), 60 test rows per row (150), 8 realism sessions (20). The paired bootstrap intervals
+(`training.comparisons`) say how much 60 rows x 3 seeds can resolve."""
 
 TINY_CPU_LONG_RL = dataclasses.replace(
-    TINY_CPU, name="tiny-cpu-long-rl", rl_steps=90, rl_learning_rate=3e-5, temperatures=(0.6,), seeds=(0,))
-"""A follow-up to `tiny-cpu`, declared before it ran: in `tiny-cpu` GRPO barely moves the SFT policy (KL to the
-reference ~0.002 after 30 steps at lr 1e-5), so the Table 4 failure modes (terminate-spam without DARS or with a
-binary action reward) cannot show. Same data, same SFT model (copy `data/`, `traces/` and `seed0/models/{base,sft}`
-from a `tiny-cpu` run and pass `--resume`), 3x the GRPO steps at 3x the learning rate. Meant for the rows
-`shop_r1,no_dars` (~20 min on 2 idle cores; add `binary_action` for another ~10)."""
+    TINY_CPU, name="tiny-cpu-long-rl", rl_steps=3 * TINY_CPU.rl_steps,
+    rl_learning_rate=3 * TINY_CPU.rl_learning_rate, temperatures=(0.6,), seeds=(0,),
+    rows=("shop_r1", "no_dars", "binary_action"))
+"""A follow-up to `tiny-cpu`: same data, same SFT model (copy `data/`, `traces/` and `seed0/models/{base,sft}` from a
+`tiny-cpu` run and pass `--resume`), 3x the GRPO steps at 3x the learning rate, for the Table 4 failure modes
+(terminate-spam without DARS or with a binary action reward), which need the policy to move. Its rows:
+`shop_r1,no_dars,binary_action` (`--rows` picks others)."""
 
-PRESETS: dict[str, ExperimentPreset] = {p.name: p for p in (SMOKE, TINY_CPU, TINY_CPU_LONG_RL)}
+SMOLLM2_ROWS = ("zero_shot", "rl_binary", "sft", "sft_rl_binary", "shop_r1", "no_dars", "binary_action",
+                "shop_r1_online")
+"""The main rows a SmolLM2 run on 2 CPU cores has time for: Table 2, the two terminate-spam ablations, online RL."""
+
+SMOLLM2_CPU = ExperimentPreset(
+    name="smollm2-cpu", train_sessions=120, test_sessions=30, session_max_steps=30, max_context_tokens=2560,
+    model_preset="smollm2-135m-instruct", lora_r=16, bf16=True, gradient_checkpointing=False, rl_rationales=True,
+    sft_rows="steps", sft_steps=48, sft_batch_size=1, sft_max_length=2816, sft_learning_rate=3e-4,
+    rl_steps=2, num_generations=4, rl_batch_size=4, max_completion_length=96, max_prompt_length=2688,
+    rl_learning_rate=5e-5, online_steps=1, online_episodes=8, online_max_steps=3, eval_limit=24,
+    eval_max_new_tokens=96, realism_sessions=0, temperatures=(0.6,), seeds=(0,), rows=SMOLLM2_ROWS,
+)
+"""SmolLM2-135M-Instruct (pretrained, `agent.base_models`) with a LoRA adapter (r 16), on `SMOLLM2_ROWS`: about 2
+hours on 2 CPU cores, **one seed**. An estimate from measured rates, not a timed full run.
+
+Measured rates (2 cores, bf16 autocast, no gradient checkpointing): LoRA SFT ~108 tokens/s at ~2k-token rows, ~6 GB
+RSS; one GRPO step with G = 4 at ~3k-token prompts ~235 s. So a seed costs: SFT 48 steps x ~2.3k tokens -> ~17 min;
+GRPO 5 offline models x 2 steps + 1 online step -> ~40 min; eval 8 rows x 24 test rows at ~2.4k-token prompts and 96
+new tokens -> ~40 min. ~1.6 h with data building: one seed fits, a second does not, and two GRPO steps (8 sampled
+completions) move a LoRA adapter very little, so the RL rows measure the plumbing more than GRPO.
+
+Layout (as the shipped SmolLM2 default, `training.default_policy`): SFT on single steps, each the inference prompt
+with its page shown; RL prompts show the previous rationales (`rl_rationales`, a departure from the paper's RL
+context) so every model is scored on the layout it was trained on. Page budget 2560 tokens: RL prompts show 80%
+(train) / 77% (test) of their current page, measured on this preset's own data (on 48 sessions, persona on,
+previous rationales shown: 2304 tokens 75%, 2560 82%; without the rationales 2048 tokens show 72%, 2560 85%)."""
+
+SMOLLM2_GPU = ExperimentPreset(
+    name="smollm2-gpu", train_sessions=240, test_sessions=60, session_max_steps=30, max_context_tokens=6144,
+    model_preset="smollm2-135m-instruct", lora_r=0, bf16=True, gradient_checkpointing=True, rl_rationales=False,
+    sft_rows="sessions", sft_steps=240, sft_batch_size=4, sft_max_length=8192, sft_learning_rate=2e-5,
+    rl_steps=100, num_generations=8, rl_batch_size=16, max_completion_length=128, max_prompt_length=6272,
+    rl_learning_rate=1e-6, online_steps=30, online_episodes=64, online_max_steps=5, eval_limit=None,
+    eval_max_new_tokens=128, eval_batch_size=16, realism_sessions=30, realism_max_steps=30,
+    temperatures=(0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2), seeds=(0, 1, 2), device="cuda",
+)
+"""Every row, 3 seeds, SmolLM2-135M-Instruct fully fine-tuned, on one CUDA GPU (`--device cuda`; not yet timed on one).
+
+The paper's layout: whole-session SFT rows (`sft_rows="sessions"`) and RL prompts of previous pages and actions without
+rationales. 6144 tokens of context (SmolLM2 has 8192 positions: prompt 6272 + 128 new tokens fit) show nearly every
+current page whole. SFT: the paper's lr 2e-5, 240 steps x 4 sessions = 4 epochs of 240 sessions (the paper's 4).
+GRPO: 100 steps of 2 prompts x G = 8 at lr 1e-6 (the paper's 1e-7 is for 500 steps of a 3B model with a global
+batch of 64: a 135M model at a fifth of the steps gets 10x; chosen before any run, not on the test split)."""
+
+SMOLLM2_GPU_SMOKE = dataclasses.replace(
+    SMOLLM2_GPU, name="smollm2-gpu-smoke", train_sessions=6, test_sessions=2, session_max_steps=6,
+    max_context_tokens=2048, sft_steps=1, sft_batch_size=1, sft_max_length=2304, rl_steps=1, num_generations=2,
+    rl_batch_size=2, max_completion_length=16, max_prompt_length=2176, online_steps=1, online_episodes=2,
+    online_max_steps=1, eval_limit=2, eval_max_new_tokens=16, eval_batch_size=2, realism_sessions=0,
+    temperatures=(0.6, 1.0), device="cpu")
+"""`smollm2-gpu`'s shape (the real base, full fine-tuning, every row, 3 seeds, the paper's layout) at smoke sizes on a
+CPU: the GPU run's plumbing in minutes. Only sizes and the device differ (a test keeps it so)."""
+
+SIZE_FIELDS = frozenset({
+    "train_sessions", "test_sessions", "session_max_steps", "max_context_tokens", "sft_steps", "sft_batch_size",
+    "sft_max_length", "rl_steps", "num_generations", "rl_batch_size", "max_completion_length", "max_prompt_length",
+    "online_steps", "online_episodes", "online_max_steps", "eval_limit", "eval_max_new_tokens", "eval_batch_size",
+    "realism_sessions", "realism_max_steps", "temperatures"})
+"""The fields a smoke variant may shrink: everything else (model, fine-tuning, layout, rewards, rows) is the shape."""
+
+PRESETS: dict[str, ExperimentPreset] = {p.name: p for p in (SMOKE, TINY_CPU, TINY_CPU_LONG_RL, SMOLLM2_CPU,
+                                                             SMOLLM2_GPU, SMOLLM2_GPU_SMOKE)}
+PresetName = Literal["smoke", "tiny-cpu", "tiny-cpu-long-rl", "smollm2-cpu", "smollm2-gpu", "smollm2-gpu-smoke"]
+"""`paper-tables --preset`'s choices, shown in `--help` (a test keeps them equal to `PRESETS`)."""
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -346,6 +448,26 @@ def _count(items: Any) -> dict[str, int]:
     return out
 
 
+def check_page_shown(meta: Mapping[str, Any], floor: float, name: str = "data") -> float:
+    """The mean share of the current page that the data's RL prompts show (`rl_prompt_mean_current_shown` of
+    `training.data.build_datasets`' meta); a `ValueError` below `floor`: the run would score models that never saw
+    the page they act on.
+
+    >>> check_page_shown({"prompt_budget": {"rl_prompt_mean_current_shown": 0.82}}, 0.5)
+    0.82
+    """
+    shown = float(meta["prompt_budget"]["rl_prompt_mean_current_shown"])
+    if shown < floor:
+        budget = meta.get("prompt_budget", {}).get("max_context_tokens")
+        raise ValueError(f"Expect RL prompts to show >= {floor:.0%} of their current page on average ({name} data), "
+                         f"actually: {shown:.0%} at a {budget}-token budget; raise max_context_tokens (the system "
+                         "prompt, persona and action history come before the page)")
+    if shown < PAGE_SHOWN_TARGET:
+        log.warning("%s data: RL prompts show %.0f%% of their current page on average (target %.0f%%)", name,
+                    100 * shown, 100 * PAGE_SHOWN_TARGET)
+    return shown
+
+
 def _prepare_data(exp: Path, url: str, catalog: Path, preset: ExperimentPreset, *, resume: bool) -> dict[str, Any]:
     """Steps 1-3 (the seed-0 init's tokenizer counts the data's tokens): sessions, both data dirs, the counts."""
     from training.data import DataConfig, build_datasets
@@ -353,6 +475,11 @@ def _prepare_data(exp: Path, url: str, catalog: Path, preset: ExperimentPreset, 
 
     data_marker = exp / "data"
     if resume and (info := _done(data_marker)):
+        built = (info.get("persona", True), info.get("max_context_tokens", preset.max_context_tokens))
+        if built != (preset.persona, preset.max_context_tokens):
+            raise ValueError(f"Expect --resume on data built with this preset's persona and page budget "
+                             f"{(preset.persona, preset.max_context_tokens)}, actually: {built} in {data_marker}; "
+                             "use another --out")
         return info
     train_items, test_items = _shoppers(catalog, preset)
     traces = exp / "traces"
@@ -367,13 +494,18 @@ def _prepare_data(exp: Path, url: str, catalog: Path, preset: ExperimentPreset, 
         init_model(preset.model_preset, train_dir, tok_dir, seed=0)
     def data_config(split: tuple[float, float, float]) -> DataConfig:
         return DataConfig(split=split, max_context_tokens=preset.max_context_tokens, tokenizer_dir=str(tok_dir),
-                          rl_rationales=preset.rl_rationales, sft_rows=preset.sft_rows)  # type: ignore[arg-type]
+                          rl_rationales=preset.rl_rationales, sft_rows=preset.sft_rows,  # type: ignore[arg-type]
+                          persona=preset.persona)
 
     train_meta = build_datasets([traces / "train"], train_dir, config=data_config((1.0, 0.0, 0.0)))
     test_meta = build_datasets([traces / "test"], test_dir, config=data_config(TEST_ONLY_SPLIT))
     if test_meta["counts"]["train"]["sessions"]:
         raise ValueError(f"Expect every held-out session in the test split, actually: {test_meta['counts']}")
+    shown = {name: check_page_shown(meta, preset.page_shown_floor, name)
+             for name, meta in (("train", train_meta), ("test", test_meta))}
     info = {"simulation": sims, "train": train_meta["counts"]["train"], "test": test_meta["counts"]["test"],
+            "persona": preset.persona, "max_context_tokens": preset.max_context_tokens,
+            "rl_prompt_mean_current_shown": shown,
             "held_out": {"test_persona_seed": preset.test_persona_seed,
                          "train_products": len({pi.intent.target_asin for pi in train_items}),
                          "test_products": len({pi.intent.target_asin for pi in test_items}),
@@ -411,7 +543,7 @@ def _stage_overrides(ctx: _Context, spec: ModelSpec, seed: int, parent_dir: Path
     p = ctx.preset
     common = {"data_dir": str(ctx.train_data), "model_dir": str(parent_dir), "output_dir": str(out), "seed": seed,
               "save_strategy": "no", "lora_r": p.lora_r, "bf16": p.bf16,
-              "gradient_checkpointing": p.gradient_checkpointing}
+              "gradient_checkpointing": p.gradient_checkpointing, "use_cpu": p.device == "cpu"}
     if spec.stage == "sft":
         return {**common, "max_steps": p.sft_steps, "per_device_train_batch_size": p.sft_batch_size,
                 "max_length": p.sft_max_length, "learning_rate": p.sft_learning_rate}
@@ -481,6 +613,42 @@ def _train(ctx: _Context, name: str, seed: int) -> dict[str, Any]:
 # Step 4: rows
 
 
+def _layout_key(config: Mapping[str, Any]) -> tuple[int, str, bool, bool]:
+    """A data config's prompt layout: page budget, system prompt, previous rationales, persona block."""
+    return (int(config["max_context_tokens"]), str(config.get("system", "full")), bool(config.get("rl_rationales")),
+            bool(config.get("persona", True)))
+
+
+def layout_test_data(model_dir: str | Path, test_data: Path, traces: Path, out_root: Path,
+                     tokenizer_dir: str | Path | None = None) -> Path:
+    """The held-out test data in the prompt layout `model_dir` was trained with (`shop_r1_prompt.json` beside it):
+    `test_data` itself when it matches (or the model saved none), else the same sessions rebuilt from `traces` in that
+    layout under `out_root` (once per layout; the rows, and so the paired test steps, are the same).
+
+    SFT trains on the SFT layout (previous rationales shown) while the RL test prompts show none (the paper's RL
+    context): scoring an SFT model there judges it on prompts it never saw (Shop-R1's SFT model was evaluated in its
+    own format)."""
+    from agent.prompt import load_prompt_config
+    from training.data import DataConfig, build_datasets, load_meta
+
+    prompt = load_prompt_config(model_dir)
+    config = load_meta(test_data)["config"]
+    if prompt is None:
+        return test_data
+    wanted = (prompt.max_context_tokens, prompt.system, prompt.include_rationales, prompt.persona)
+    if wanted == _layout_key(config):
+        return test_data
+    budget, system, rationales, persona = wanted
+    out = out_root / f"test-layout-{budget}-{system}-{'rationales' if rationales else 'actions'}-" \
+                     f"{'persona' if persona else 'no-persona'}"
+    if (out / "meta.json").is_file() and _layout_key(load_meta(out)["config"]) == wanted:
+        return out
+    build_datasets([traces], out, config=DataConfig(
+        split=TEST_ONLY_SPLIT, max_context_tokens=budget, system=system, rl_rationales=rationales, persona=persona,
+        tokenizer_dir=str(tokenizer_dir or config.get("tokenizer_dir") or model_dir)))
+    return out
+
+
 def _compact_realism(result: Mapping[str, Any]) -> dict[str, Any]:
     return {"sessions": result["sessions"], "seconds": result["seconds"], "js": dict(result["js"]),
             "rates": {k: dict(v) for k, v in result["rates"].items()},
@@ -497,10 +665,20 @@ def _run_row(ctx: _Context, row: RowSpec, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     rows_dir = ctx.seed_dir(seed) / "rows"
     rows_dir.mkdir(parents=True, exist_ok=True)
-    result = evaluate_model(model["dir"], ctx.test_data, split="test", temperature=temperature,
-                            batch_size=p.eval_batch_size, max_new_tokens=p.eval_max_new_tokens, limit=p.eval_limit,
-                            context=row.context, seed=seed, device=p.device, name=row.label,
-                            predictions_path=rows_dir / f"{row.key}.predictions.jsonl")
+    own = (ctx.test_data if MODELS[row.model].stage == "init" else
+           layout_test_data(model["dir"], ctx.test_data, ctx.exp / "traces" / "test", ctx.exp / "data"))
+
+    def evaluate(data: Path, suffix: str) -> dict[str, Any]:
+        return evaluate_model(model["dir"], data, split="test", temperature=temperature,
+                              batch_size=p.eval_batch_size, max_new_tokens=p.eval_max_new_tokens, limit=p.eval_limit,
+                              context=row.context, seed=seed, device=p.device, name=row.label,
+                              predictions_path=rows_dir / f"{row.key}{suffix}.predictions.jsonl")
+
+    result = evaluate(own, "")  # in the layout the model was trained with
+    cross = None
+    if own != ctx.test_data:  # and on the shared RL layout, shown as an extra column only
+        cross_metrics = evaluate(ctx.test_data, ".rl-layout")["metrics"]
+        cross = {k: cross_metrics[k] for k in METRIC_KEYS}
     eval_seconds = time.perf_counter() - started
     realism = None
     if row.realism and p.realism_sessions > 0:
@@ -513,7 +691,8 @@ def _run_row(ctx: _Context, row: RowSpec, seed: int) -> dict[str, Any]:
     metrics = result["metrics"]
     return {
         "row": row.key, "table": row.table, "label": row.label, "seed": seed, "model": row.model,
-        "context": row.context, "temperature": temperature, "steps": model["steps"],
+        "context": row.context, "persona": p.persona, "temperature": temperature,
+        "layout": "rl" if own == ctx.test_data else own.name, "cross_layout": cross, "steps": model["steps"],
         "train_seconds": model["total_seconds"], "eval_seconds": round(eval_seconds, 2),
         "wall_seconds": round(model["total_seconds"] + eval_seconds, 2), "n": metrics["n"],
         "metrics": {**{k: metrics[k] for k in METRIC_KEYS}, "n_invalid": metrics["n_invalid"],
@@ -550,6 +729,9 @@ def summarize_rows(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, 
                 per_type[t] = {m: _mean_std([float(c[m] or 0.0) for c in cells])
                                for m in ("exact_accuracy", "type_accuracy")}
         entry["per_type"] = per_type
+        cross = [r["cross_layout"] for r in rs if r.get("cross_layout")]
+        if cross:
+            entry["cross_layout"] = {m: _mean_std([float(c[m]) for c in cross]) for m in METRIC_KEYS}
         realism = [r["realism"] for r in rs if r.get("realism")]
         if realism:
             entry["realism"] = {
@@ -577,15 +759,32 @@ def _paper(values: Mapping[str, tuple[float, ...]], key: str) -> str:
     return " / ".join(f"{x:.2f}" for x in v) if v else "–"
 
 
+def _context_line(preset: ExperimentPreset, data: Mapping[str, Any] | None) -> str:
+    persona = data.get("persona", preset.persona) if data else preset.persona
+    what = ("persona and intent shown before the first page (Customer-R1's conditioning; `--no-persona` gives the "
+            "paper's)" if persona else "pages and actions only, no persona or intent (the paper's context)")
+    shown = (data or {}).get("rl_prompt_mean_current_shown")
+    page = (f" RL prompts show {100 * shown['train']:.0f}% (train) / {100 * shown['test']:.0f}% (test) of their "
+            "current page on average." if shown else "")
+    return (f"Context: {what}; {preset.max_context_tokens}-token page budget; previous rationales in RL prompts: "
+            f"{'yes' if preset.rl_rationales else 'no (the paper)'}.{page}")
+
+
 def format_tables(summary: Mapping[str, Mapping[str, Any]], preset: ExperimentPreset, seeds: Sequence[int],
-                  data: Mapping[str, Any] | None = None) -> str:
-    """Markdown in the paper's layouts: Tables 2-5, the temperature sweep and session realism. Rows not run show –."""
+                  data: Mapping[str, Any] | None = None,
+                  comparisons: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """Markdown in the paper's layouts: Tables 2-5, the temperature sweep and session realism. Rows not run show –.
+
+    With `comparisons` (`training.comparisons.compare_rows`), Tables 2, 4 and 5 carry each row's paired difference in
+    exact accuracy against its reference (Shop-R1 vs SFT; an ablation vs Shop-R1) with the 95% bootstrap interval."""
     rows = rows_for(preset)
     out = [f"# Shop-R1 paper tables, preset `{preset.name}`", "",
            f"Model preset `{preset.model_preset}`, seeds {', '.join(map(str, seeds))} (mean ± std over seeds), "
            f"SFT {preset.sft_steps} steps, RL {preset.rl_steps} steps (G={preset.num_generations}), eval τ = "
            f"{preset.eval_temperature:g} on ≤{preset.eval_limit or 'all'} held-out test rows. Numbers in %. Paper: "
-           "Qwen2.5-3B-Instruct (exact / type acc / type F1).", ""]
+           "Qwen2.5-3B-Instruct (exact / type acc / type F1). Δ: the paired difference in exact accuracy against the "
+           "row's reference (Shop-R1 vs SFT, an ablation vs Shop-R1), points, with its 95% bootstrap interval over "
+           "the test steps.", "", _context_line(preset, data), ""]
     fewer = [f"{summary[r.key]['label']} ({', '.join(map(str, summary[r.key]['seeds']))})" for r in rows
              if r.key in summary and len(summary[r.key]["seeds"]) < len(seeds)]
     if fewer:
@@ -594,19 +793,26 @@ def format_tables(summary: Mapping[str, Mapping[str, Any]], preset: ExperimentPr
         out += [f"Data: {data['train']['sessions']} train sessions ({data['train']['rl_rows']} RL rows), "
                 f"{data['test']['sessions']} held-out test sessions ({data['test']['rl_rows']} RL rows).", ""]
 
-    def metric_rows(keys: Sequence[str], paper: Mapping[str, tuple[float, ...]]) -> list[str]:
+    def metric_rows(keys: Sequence[str], paper: Mapping[str, tuple[float, ...]], cross: bool = False) -> list[str]:
         lines = []
         for key in keys:
             spec = next((r for r in rows if r.key == key), None)
             s = summary.get(key, {})
             label = spec.label if spec else key
+            extra = f" {_pm(s.get('cross_layout', {}).get('exact_accuracy'))} |" if cross else ""
             lines.append(f"| {label} | {_pm(s.get('exact_accuracy'))} | {_pm(s.get('type_accuracy'))} | "
-                         f"{_pm(s.get('type_macro_f1'))} | {_paper(paper, key)} |")
+                         f"{_pm(s.get('type_macro_f1'))} | {_paper(paper, key)} | {delta_cell(comparisons, key)} |"
+                         + extra)
         return lines
 
-    header = ["| Setting | Exact Acc. | Action Type Acc. | Action Type F1 | Paper |", "|---|---|---|---|---|"]
-    out += ["## Table 2: Next-action prediction (main results)", "", *header,
-            *metric_rows(list(PAPER_MAIN), PAPER_MAIN), ""]
+    header = ["| Setting | Exact Acc. | Action Type Acc. | Action Type F1 | Paper | Δ exact [95% CI] |",
+              "|---|---|---|---|---|---|"]
+    out += ["## Table 2: Next-action prediction (main results)", "",
+            "Each model is scored in the prompt layout it was trained with (`shop_r1_prompt.json` beside it). The last "
+            "column scores the models whose layout differs (SFT: previous rationales shown) on the shared RL layout "
+            "instead; it is not the row's score.", "",
+            header[0] + " Exact, RL layout |", header[1] + "---|",
+            *metric_rows(list(PAPER_MAIN), PAPER_MAIN, cross=True), ""]
     out += ["## Table 3: Per-action-type breakdown", "",
             "| Setting | " + " | ".join(f"{t} exact | {t} type" for t in ACTION_TYPES) + " |",
             "|---|" + "---|---|" * len(ACTION_TYPES)]
@@ -621,11 +827,12 @@ def format_tables(summary: Mapping[str, Mapping[str, Any]], preset: ExperimentPr
     out += ["", "## Table 4: Ablations", "", *header, *metric_rows(["shop_r1"], PAPER_MAIN),
             *metric_rows([r.key for r in rows if r.table == "ablation"], PAPER_ABLATION), ""]
     out += ["## Table 5: Context (whole session vs latest step)", "",
-            "| Context | Exact Acc. | Action Type Acc. | Action Type F1 | Paper exact |", "|---|---|---|---|---|"]
+            "| Context | Exact Acc. | Action Type Acc. | Action Type F1 | Paper exact | Δ exact [95% CI] |",
+            "|---|---|---|---|---|---|"]
     for key, label in (("shop_r1", "whole session"), ("context_latest", "latest step only")):
         s = summary.get(key, {})
         out.append(f"| {label} | {_pm(s.get('exact_accuracy'))} | {_pm(s.get('type_accuracy'))} | "
-                   f"{_pm(s.get('type_macro_f1'))} | {PAPER_CONTEXT[key]:.2f} |")
+                   f"{_pm(s.get('type_macro_f1'))} | {PAPER_CONTEXT[key]:.2f} | {delta_cell(comparisons, key)} |")
     out += ["", "## Temperature sweep (Shop-R1 model)", "",
             "| τ | Exact Acc. | Action Type Acc. | Action Type F1 |", "|---|---|---|---|"]
     for t in preset.temperatures:
@@ -661,8 +868,8 @@ def format_tables(summary: Mapping[str, Mapping[str, Any]], preset: ExperimentPr
 # --------------------------------------------------------------------------------------------------------------------
 # Evidence: why a finding does or does not reproduce
 
-CURVE_KEYS = ("reward", "shop_r1/format", "shop_r1/type", "shop_r1/attribute", "shop_r1/value", "kl",
-              "completions/mean_length", "frac_reward_zero_std")
+CURVE_KEYS = ("reward", "shop_r1/format", "shop_r1/type", "shop_r1/attribute", "shop_r1/value", "shop_r1/format_ok",
+              "shop_r1/pred_terminate", "kl", "completions/mean_length", "frac_reward_zero_std")
 """GRPO log columns shown as first-k vs last-k step means (`log.csv` of each RL model)."""
 
 
@@ -741,8 +948,9 @@ def format_evidence(records: Sequence[Mapping[str, Any]], exp: Path) -> str:
 
 def _select(preset: ExperimentPreset, rows: Sequence[str] | None) -> list[RowSpec]:
     specs = rows_for(preset)
-    if rows is None:
+    if rows is None and preset.rows is None:
         return specs
+    rows = preset.rows if rows is None else rows
     known = {r.key: r for r in specs}
     unknown = [k for k in rows if k not in known]
     if unknown:
@@ -760,6 +968,8 @@ def run_experiment(
     catalog: str | Path | None = None,
     on_row: Callable[[Mapping[str, Any]], None] | None = None,
     render_only: bool = False,
+    persona: bool | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Run the preset's rows (all, or `rows`) for every seed; write `results.json` and `tables.md` to `out_dir`.
 
@@ -767,13 +977,18 @@ def run_experiment(
     finished data and models are reused. `catalog` is the embedded store's catalog (default: the cached default
     catalog). `on_row` is called with each record as it finishes. `render_only` trains and evaluates nothing: it
     rewrites `results.json` and `tables.md` from the row records on disk (rows run with different `--seeds` or
-    `--rows` in several calls), skipping the missing ones. Returns the results dict.
+    `--rows` in several calls), skipping the missing ones. `persona` and `device` replace the preset's. Returns the
+    results dict.
     """
     from agent.embedded import embedded_store
 
     spec = PRESETS[preset] if isinstance(preset, str) else preset
     if seeds is not None:
         spec = dataclasses.replace(spec, seeds=tuple(seeds))
+    if persona is not None:
+        spec = dataclasses.replace(spec, persona=persona)
+    if device is not None:
+        spec = dataclasses.replace(spec, device=device)
     selected = _select(spec, rows)
     exp = Path(out_dir)
     if render_only:
@@ -821,13 +1036,24 @@ def train_model(preset: ExperimentPreset, out_dir: str | Path, name: str, *, see
     return {"data": data, "model": model}
 
 
+PAPER_EXACT: dict[str, float] = {**{k: v[0] for k, v in PAPER_MAIN.items()},
+                                  **{k: v[0] for k, v in PAPER_ABLATION.items()}, **PAPER_CONTEXT}
+"""The paper's exact accuracy of each row (points), for the paired comparisons' paper differences."""
+
+
 def _write_outputs(exp: Path, preset: ExperimentPreset, data: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
                    started: float) -> dict[str, Any]:
     summary = summarize_rows(records)
+    comparisons = compare_rows(exp, records, paper=PAPER_EXACT)
     results = {"preset": asdict(preset), "seeds": list(preset.seeds), "data": dict(data), "rows": list(records),
-               "summary": summary, "wall_seconds": round(time.perf_counter() - started, 2)}
+               "summary": summary, "comparisons": comparisons,
+               "wall_seconds": round(time.perf_counter() - started, 2)}
     (exp / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    tables = format_tables(summary, preset, preset.seeds, data) + "\n" + format_evidence(records, exp)
+    labels = {r.key: r.label for r in rows_for(preset)}
+    seeds = sorted({int(r["seed"]) for r in records})
+    tables = (format_tables(summary, preset, preset.seeds, data, comparisons) + "\n"
+              + format_differences(comparisons, labels) + "\n" + format_evidence(records, exp) + "\n"
+              + format_curves(exp, seeds, svg_dir=exp / "curves"))
     (exp / "tables.md").write_text(tables, encoding="utf-8")
     return results
 
@@ -842,14 +1068,22 @@ experiment_app = typer.Typer(help="Reproduce the paper's experiments at a small 
 @experiment_app.command("paper-tables")
 def paper_tables(
     out: Annotated[Path, typer.Option(help="Experiment directory (results.json, tables.md, models, data).")],
-    preset: Annotated[Literal["smoke", "tiny-cpu", "tiny-cpu-long-rl"], typer.Option(
-        help="smoke (minutes), tiny-cpu (~2 h on 2 cores) or tiny-cpu-long-rl.")] = "smoke",
+    preset: Annotated[PresetName, typer.Option(
+        help="smoke (minutes), tiny-cpu (every row, 3 seeds, ~2 h on 2 cores), tiny-cpu-long-rl, smollm2-cpu (SmolLM2 "
+             "+ LoRA, the main rows, ~2 h on 2 cores), smollm2-gpu (every row, 3 seeds, full fine-tuning; with "
+             "--device cuda) or smollm2-gpu-smoke (its shape at smoke sizes).")] = "smoke",
     seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (default: the preset's).")] = None,
     rows: Annotated[str | None, typer.Option(help="Comma-separated row keys (default: all).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Skip rows and models already done.")] = False,
     catalog: Annotated[Path | None, typer.Option(help="Catalog of the embedded store.")] = None,
     render_only: Annotated[bool, typer.Option(
         "--render-only", help="Only rewrite results.json and tables.md from the rows already on disk.")] = False,
+    persona: Annotated[bool | None, typer.Option(
+        "--persona/--no-persona", help="Prompts with the persona and intent block (Customer-R1's conditioning) or "
+                                       "without (the paper's context: pages and actions only). Default: the "
+                                       "preset's (with).")] = None,
+    device: Annotated[Literal["cpu", "cuda"] | None, typer.Option(
+        help="Where every stage trains and evaluates. Default: the preset's (smollm2-gpu: cuda).")] = None,
 ) -> None:
     """Train and evaluate every row of Tables 2-5, the temperature sweep and session realism."""
 
@@ -863,7 +1097,7 @@ def paper_tables(
         seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
         row_list = [r.strip() for r in rows.split(",") if r.strip()] if rows else None
         run_experiment(preset, out, seeds=seed_list, rows=row_list, resume=resume, catalog=catalog, on_row=echo,
-                       render_only=render_only)
+                       render_only=render_only, persona=persona, device=device)
     except ValueError as exc:
         raise usage_error(str(exc)) from None
     typer.echo(f"wrote {out / 'results.json'} and {out / 'tables.md'}")

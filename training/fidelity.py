@@ -75,23 +75,11 @@ def free_text_queries(policy: Any, site: str, path: Path, *, max_steps: int = 3,
 
 def _model_test_data(model_dir: Path, exp: Path, work: Path) -> Path:
     """The held-out test data in the prompt layout `model_dir` was trained with (the experiment's own data when it
-    matches)."""
-    from agent.prompt import PromptConfig, load_prompt_config
-    from training.data import DataConfig, build_datasets, load_meta
+    matches): `training.experiments.layout_test_data`."""
+    from training.experiments import layout_test_data
 
-    data = exp / "data" / "test"
-    prompt = load_prompt_config(model_dir) or PromptConfig()
-    config = load_meta(data)["config"]
-    if (config.get("max_context_tokens") == prompt.max_context_tokens and config.get("system", "full") == prompt.system
-            and bool(config.get("rl_rationales")) == prompt.include_rationales):
-        return data
-    from training.experiments import TEST_ONLY_SPLIT
-
-    out = work / f"test-{model_dir.name}"
-    build_datasets([exp / "traces" / "test"], out, config=DataConfig(
-        split=TEST_ONLY_SPLIT, max_context_tokens=prompt.max_context_tokens, tokenizer_dir=str(model_dir),
-        system=prompt.system, rl_rationales=prompt.include_rationales))
-    return out
+    return layout_test_data(model_dir, exp / "data" / "test", exp / "traces" / "test", work / model_dir.name,
+                            tokenizer_dir=model_dir)
 
 
 def measure_fidelity(exp: Path, models: dict[str, Path], *, sessions: int = 20, validity_steps: int = 50,

@@ -77,7 +77,8 @@ SELF_CERTAINTY_COLUMN = "self_certainty"
 
 GRPO_LOG_KEYS = (
     "loss", "reward", "rewards/shop_r1/mean", "rewards/shop_r1_binary/mean", "shop_r1/format", "shop_r1/type",
-    "shop_r1/attribute", "shop_r1/value", "rewards/self_certainty/mean", "shop_r1/binary_exact", "kl",
+    "shop_r1/attribute", "shop_r1/value", "rewards/self_certainty/mean", "shop_r1/binary_exact",
+    "shop_r1/format_ok", "shop_r1/pred_terminate", "kl",
     "online/outcome_bonus", "completions/mean_length", "step_time",
 )
 """What the progress line shows (when logged); log.csv has every logged key."""

@@ -49,6 +49,7 @@ __all__ = [
     "format_metrics_table",
     "is_exact",
     "prediction_action",
+    "type_macro_f1",
 ]
 
 INVALID = "invalid"
@@ -154,6 +155,31 @@ def _ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else 0.0
 
 
+def _prf(confusion: Mapping[str, Mapping[str, int]], t: str) -> tuple[float, float, float]:
+    """Precision, recall and F1 of type `t` from a gold -> predicted confusion (zero denominators give 0)."""
+    tp = confusion[t][t]
+    precision = _ratio(tp, sum(confusion[g][t] for g in ACTION_TYPES))
+    recall = _ratio(tp, sum(confusion[t].values()))
+    return precision, recall, 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def type_macro_f1(gold_types: Sequence[str], predicted_types: Sequence[str]) -> float:
+    """Action type macro-F1 of paired types, as `evaluate_predictions` computes it (a prediction may be `invalid`).
+
+    For resampling (`agent.stats.paired_bootstrap`): no parsing, only the types.
+
+    >>> round(type_macro_f1(["click", "click", "terminate"], ["click", "terminate", "terminate"]), 4)
+    0.4444
+    """
+    if len(gold_types) != len(predicted_types):
+        raise ValueError(f"Expect one predicted type per gold type ({len(gold_types)}), actually: "
+                         f"{len(predicted_types)}")
+    confusion = {g: dict.fromkeys((*ACTION_TYPES, INVALID), 0) for g in ACTION_TYPES}
+    for gold, predicted in zip(gold_types, predicted_types, strict=True):
+        confusion[gold][predicted] += 1
+    return sum(_prf(confusion, t)[2] for t in ACTION_TYPES) / len(ACTION_TYPES)
+
+
 def evaluate_predictions(
     preds: Sequence[Any], golds: Sequence[Any], config: MetricsConfig | None = None
 ) -> Metrics:
@@ -188,8 +214,7 @@ def evaluate_predictions(
         support = sum(confusion[t].values())
         predicted = sum(confusion[g][t] for g in ACTION_TYPES)
         tp = confusion[t][t]
-        precision, recall = _ratio(tp, predicted), _ratio(tp, support)
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        precision, recall, f1 = _prf(confusion, t)
         per_type[t] = TypeMetrics(
             support=support,
             predicted=predicted,

@@ -42,6 +42,7 @@ others, so sharded training (FSDP, ZeRO-3) stays in step; only single-process ru
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 from collections.abc import Iterator, Sequence
@@ -192,6 +193,14 @@ class Branch:
         return PersonaIntent(persona=self.persona, intent=self.intent)
 
 
+def _data_persona(data_dir: str | None) -> bool:
+    """Whether the offline data's prompts show the persona block (`DataConfig.persona`; True without data)."""
+    meta = Path(data_dir) / "meta.json" if data_dir else None
+    if meta is None or not meta.is_file():
+        return True
+    return bool((json.loads(meta.read_text(encoding="utf-8")).get("config") or {}).get("persona", True))
+
+
 class OnlineRollout:
     """TRL `rollout_func`: `(prompts, trainer) -> {"prompt_ids", "completion_ids", "logprobs", "gold_action", ...}`.
 
@@ -206,6 +215,7 @@ class OnlineRollout:
         self.max_steps = config.online_max_steps
         self.env_config = EnvConfig(max_steps=10_000)  # the rollout bounds its own steps (T); replays may be long
         self.prompt_config = PromptConfig(include_rationales=False, history_pages=config.context,
+                                          persona=_data_persona(config.data_dir),
                                           **({"max_context_tokens": max(256, config.max_prompt_length
                                                                         - PROMPT_OVERHEAD_TOKENS)}
                                              if config.max_prompt_length else {}))

@@ -74,6 +74,7 @@ __all__ = [
     "PAPER_DARS",
     "PAPER_ROUGE_THRESHOLD",
     "ROUGE_GATES",
+    "SAMPLE_SHARES",
     "FormatCheck",
     "RewardBreakdown",
     "RewardComponent",
@@ -89,6 +90,7 @@ __all__ = [
     "format_reward",
     "parse_completion",
     "parse_gold",
+    "sample_shares",
     "score_action",
     "score_completion",
     "shop_r1_reward",
@@ -559,11 +561,42 @@ class RewardComponent:
         return f"RewardComponent({self.component!r}, {self.config!r})"
 
 
+SAMPLE_SHARES: tuple[str, ...] = ("format_ok", "pred_terminate", "gold_terminate")
+"""What the sampled completions of a batch did, beside their reward (`sample_shares`): the evidence for Table 4's
+pathologies, which the reward's components cannot show (with `use_format=False` the format component is 0 whether
+or not the output is well-formed)."""
+
+
+def sample_shares(completions: Sequence[Any], gold_action: Sequence[Any], format_check: FormatCheck = "strict"
+                  ) -> dict[str, float]:
+    """Shares of a batch: `format_ok`, completions that pass the reward's format check (whatever `use_format`);
+    `pred_terminate`, completions whose action is `terminate` (read leniently, as the evaluation reads actions: a
+    terminate in a code fence still counts); `gold_terminate`, gold actions that are `terminate` (the honest rate that
+    terminate-spam is measured against). Rows with a `None` gold are left out.
+
+    >>> ok = '{"rationale": "Bye.", "action": {"type": "terminate"}}'
+    >>> sample_shares([ok, "```" + ok + "```", "junk", ok], [{"type": "terminate"}, {"type": "click", "name": "a"},
+    ...                                                      {"type": "terminate"}, None])
+    {'format_ok': 0.3333333333333333, 'pred_terminate': 0.6666666666666666, 'gold_terminate': 0.6666666666666666}
+    """
+    pairs = [(c, g) for c, g in zip(completions, _golds(completions, gold_action, "sample_shares"), strict=True)
+             if g is not None]
+    if not pairs:
+        return {}
+    n = len(pairs)
+    strict_ok = sum(not isinstance(parse_completion(c, format_check), ParseError) for c, _ in pairs)
+    lenient = [parse_completion(c, "lenient") for c, _ in pairs]
+    terminate = sum(isinstance(step, ShopperStep) and step.action.type == "terminate" for step in lenient)
+    gold_terminate = sum(parse_gold(g).type == "terminate" for _, g in pairs)
+    return {"format_ok": strict_ok / n, "pred_terminate": terminate / n, "gold_terminate": gold_terminate / n}
+
+
 class ShopR1Reward:
     """The Shop-R1 action reward v(a) (or the binary action reward when `config.binary`) as a TRL reward callable.
 
     When TRL passes `log_metric` (GRPOTrainer does), the batch means of the components are logged as
-    `shop_r1/<component>` (and `shop_r1/binary_exact`). `similarity` replaces ROUGE-L F1 (a module-level function
+    `shop_r1/<component>` (and `shop_r1/binary_exact`), and the batch's `sample_shares` as `shop_r1/format_ok`,
+    `shop_r1/pred_terminate` and `shop_r1/gold_terminate`. `similarity` replaces ROUGE-L F1 (a module-level function
     keeps the instance picklable). Picklable.
 
     >>> reward = ShopR1Reward()
@@ -598,6 +631,8 @@ class ShopR1Reward:
                 for component in (*COMPONENTS, "binary"):
                     name = "binary_exact" if component == "binary" else component
                     log_metric(f"shop_r1/{name}", sum(b.get(component) for b in scored) / len(scored))
+            for name, share in sample_shares(completions, gold_action, self.config.format_check).items():
+                log_metric(f"shop_r1/{name}", share)
         return _rewards(breakdowns, self.config)
 
     def components(

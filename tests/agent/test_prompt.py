@@ -320,3 +320,20 @@ class TestSessionChat:
     def test_single_layout_config_is_ignored(self) -> None:
         a = build_session_chat(PI, STEPS, PromptConfig(layout="single"), count_tokens=chars)
         assert a == build_session_chat(PI, STEPS, count_tokens=chars)
+
+
+@pytest.mark.parametrize("layout", ["multi", "single"])
+def test_no_persona_is_the_papers_context_pages_and_actions_only(layout):
+    """persona=False: no persona and no intent block anywhere (Shop-R1's context); the rest is unchanged."""
+    shown = build(PromptConfig(layout=layout))
+    hidden = build(PromptConfig(layout=layout, persona=False))
+    for fragment in ("# Who you are", "Maya", "# What you want", PI.intent.text, "Budget: at most $120"):
+        assert fragment in all_text(shown.messages), fragment
+        assert fragment not in all_text(hidden.messages), fragment
+    assert [m["role"] for m in hidden.messages] == [m["role"] for m in shown.messages]
+    assert CURRENT in hidden.messages[-1]["content"] and "add_to_cart" not in all_text(hidden.messages)
+    assert all(h.action.type in all_text(hidden.messages) for h in HISTORY)
+    chat = build_session_chat(PI, STEPS, PromptConfig(persona=False), count_tokens=chars)
+    assert "# What you want" not in all_text(chat.messages) and "Good price, buying." in chat.messages[-1]["content"]
+    with pytest.raises(ValueError, match="Expect persona True or False, actually: 'no'"):
+        PromptConfig(persona="no")  # type: ignore[arg-type]

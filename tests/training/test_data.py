@@ -250,7 +250,7 @@ def test_cli_data_build(run_dir: Path, tmp_path: Path) -> None:
     from agent.cli import app
     from training.cli import data_build
 
-    assert inspect.signature(data_build).parameters["max_context_tokens"].default == DataConfig.max_context_tokens
+    assert inspect.signature(data_build).parameters["max_context_tokens"].default is None  # DataConfig's 3584
     runner = CliRunner()
     result = runner.invoke(app, ["data", "build", str(run_dir), "--out", str(tmp_path / "d"), "--split",
                                  "0.5/0.25/0.25", "--max-context-tokens", str(BUDGET)])
@@ -348,3 +348,78 @@ def test_step_rows_are_the_inference_prompt_with_that_step_as_completion(run_dir
 def test_sft_rows_must_be_sessions_or_steps() -> None:
     with pytest.raises(DataError, match="sft_rows"):
         DataConfig(sft_rows="pages")  # type: ignore[arg-type]
+
+
+def test_no_persona_data_shows_pages_and_actions_only_and_the_model_remembers(run_dir: Path, tmp_path: Path) -> None:
+    """`data build --no-persona`: no persona or intent block in any SFT or RL prompt (the paper's context), the
+    columns still say who shopped, meta records it, and a model trained on it is prompted the same way."""
+    from agent.cli import app
+    from agent.prompt import load_prompt_config
+    from training._common import save_inference_prompt
+
+    runner = CliRunner()
+    for name, flag in (("with", "--persona"), ("without", "--no-persona")):
+        result = runner.invoke(app, ["data", "build", str(run_dir), "--out", str(tmp_path / name),
+                                     "--max-context-tokens", str(BUDGET), flag])
+        assert result.exit_code == 0, result.output
+
+    def texts(out: Path) -> tuple[list[str], list[dict]]:
+        rl = load_split(out, "rl", "train")
+        sft = load_split(out, "sft", "train")
+        prompts = [m["content"] for row in rl for m in [*row["prompt"], *row["prompt_latest"]]]
+        prompts += [m["content"] for row in sft for m in row["messages"]]
+        return prompts, list(rl)
+
+    shown, rows_with = texts(tmp_path / "with")
+    hidden, rows_without = texts(tmp_path / "without")
+    intents = {json.loads(row["intent"])["text"] for row in rows_without}
+    assert intents and all(row["persona"] for row in rows_without)  # the columns keep who shopped
+    for block in ("# Who you are", "# What you want"):
+        assert any(block in t for t in shown) and not any(block in t for t in hidden), block
+    assert all(any(i in t for t in shown) for i in intents) and not any(i in t for t in hidden for i in intents)
+    assert [r["gold_action"] for r in rows_with] == [r["gold_action"] for r in rows_without]
+    assert load_meta(tmp_path / "without")["config"]["persona"] is False
+    assert load_meta(tmp_path / "with")["config"]["persona"] is True
+    save_inference_prompt(tmp_path / "model", tmp_path / "without", include_rationales=None, history_pages="all")
+    assert load_prompt_config(tmp_path / "model").persona is False
+    with pytest.raises(DataError, match="Expect persona True or False"):
+        DataConfig(persona=1)  # type: ignore[arg-type]
+
+
+def test_paper_3b_data_build_agrees_with_its_yaml(run_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """`data build --config paper-3b`: the budget fills the YAML's 32k prompt lengths (whole sessions, nothing cut),
+    the data lands in its data_dir, and meta.json records both."""
+    import yaml
+
+    from agent.cli import app
+    from training.online import PROMPT_OVERHEAD_TOKENS
+
+    root = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((root / "configs" / "paper-3b.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["data", "build", str(run_dir), "--config", "paper-3b"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / config["common"]["data_dir"]  # runs/paper3b/data, relative to the working directory
+    meta = load_meta(out)
+    budget = meta["config"]["max_context_tokens"]
+    assert budget + PROMPT_OVERHEAD_TOKENS == config["rl"]["max_prompt_length"] == 32768
+    assert budget + PROMPT_OVERHEAD_TOKENS <= config["sft"]["max_length"]
+    assert meta["prompt_budget"]["max_context_tokens"] == budget
+    assert meta["config"]["training_config"].endswith("paper-3b.yaml") and meta["config"]["sft_rows"] == "sessions"
+    # whole-session contexts: no page dropped or cut in any RL prompt or SFT session of these sessions
+    rl, sft = meta["prompt_budget"]["rl_prompt"], meta["prompt_budget"]["sft_session"]
+    assert rl["pages_dropped"] == rl["truncated_current"] == sft["pages_dropped"] == 0
+    assert meta["prompt_budget"]["rl_prompt_mean_current_shown"] == 1.0
+    # the default build keeps DataConfig's budget; a budget that contradicts the config is refused
+    result = runner.invoke(app, ["data", "build", str(run_dir), "--out", str(tmp_path / "plain")])
+    assert result.exit_code == 0 and load_meta(tmp_path / "plain")["config"]["max_context_tokens"] == 3584
+    assert load_meta(tmp_path / "plain")["config"]["training_config"] is None
+    for args, message in (
+        (["--config", "paper-3b", "--max-context-tokens", "100"],
+         "Expect --max-context-tokens to agree with --config paper-3b (32704) or to be left out, actually: 100"),
+        ([], "Expect --out (or a --config with common.data_dir), actually: neither"),
+        (["--config", "huge"], "Expect a training config (YAML path or packaged name), actually: huge does not exist"),
+    ):
+        result = runner.invoke(app, ["data", "build", str(run_dir), *args])
+        assert result.exit_code == 2 and message in result.output, result.output

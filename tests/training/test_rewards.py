@@ -25,6 +25,7 @@ from training.rewards import (
     binary_reward,
     format_reward,
     parse_gold,
+    sample_shares,
     score_completion,
     shop_r1_reward,
     value_reward,
@@ -355,9 +356,27 @@ class TestComponents:
         ShopR1Reward()(None, self.COMPLETIONS, gold_action=self.GOLDS, log_metric=logged.__setitem__,
                        trainer_state=object(), log_extra=lambda *a: None)
         assert set(logged) == {"shop_r1/format", "shop_r1/type", "shop_r1/attribute", "shop_r1/value",
-                               "shop_r1/binary_exact"}
+                               "shop_r1/binary_exact", "shop_r1/format_ok", "shop_r1/pred_terminate",
+                               "shop_r1/gold_terminate"}
         assert logged["shop_r1/format"] == pytest.approx(0.4)
         assert logged["shop_r1/type"] == pytest.approx(0.18)
+        # 4 of 5 well-formed; one sampled terminate (on a click gold); one terminate gold (answered with garbage)
+        assert logged["shop_r1/format_ok"] == pytest.approx(0.8)
+        assert logged["shop_r1/pred_terminate"] == pytest.approx(0.2)
+        assert logged["shop_r1/gold_terminate"] == pytest.approx(0.2)
+
+    def test_without_the_format_reward_the_shares_still_see_the_format(self) -> None:
+        """The no-format row's evidence: its format component is 0 by construction, `format_ok` is not."""
+        logged: dict[str, float] = {}
+        ShopR1Reward(RewardConfig(use_format=False))(None, self.COMPLETIONS, gold_action=self.GOLDS,
+                                                     log_metric=logged.__setitem__)
+        assert logged["shop_r1/format"] == 0.0 and logged["shop_r1/format_ok"] == pytest.approx(0.8)
+        fenced = ["```json\n" + out(TERMINATE) + "\n```"] * 2
+        shares = sample_shares(fenced, [TERMINATE, click(TITLE)])
+        assert shares == {"format_ok": 0.0, "pred_terminate": 1.0, "gold_terminate": 0.5}
+        assert sample_shares(fenced, [TERMINATE, click(TITLE)], "lenient")["format_ok"] == 1.0
+        with pytest.raises(ValueError, match="Expect one gold_action per completion"):
+            sample_shares(fenced, [TERMINATE])
 
 
 class TestInputs:

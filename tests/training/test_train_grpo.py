@@ -31,6 +31,7 @@ pytestmark = pytest.mark.timeout(240)
 
 COMPONENT_KEYS = ("shop_r1/format", "shop_r1/type", "shop_r1/attribute", "shop_r1/value", "rewards/shop_r1/mean",
                   "rewards/self_certainty/mean", "reward")
+SHARE_KEYS = ("shop_r1/format_ok", "shop_r1/pred_terminate", "shop_r1/gold_terminate")
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +82,9 @@ def test_two_sampled_steps_change_weights_and_log_every_component(tmp_path, data
     for row in rows:
         for key in (*COMPONENT_KEYS, "rewards/varied_reward/mean", "kl"):
             assert key in row and math.isfinite(float(row[key])), key
+        for key in SHARE_KEYS:  # what the sampled completions did (training.rewards.sample_shares)
+            assert 0.0 <= float(row[key]) <= 1.0, key
+        assert float(row["shop_r1/format_ok"]) == pytest.approx(2 * float(row["shop_r1/format"]))  # 0.5 per well-formed
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
 
 
