@@ -38,6 +38,8 @@ class Observation:
     elements: tuple[ElementRef, ...]
     screenshot: bytes | None = field(default=None, repr=False)
     last_action_error: str | None = None
+    load_s: float | None = None
+    """Seconds the visitor waited for this page after acting (the action and the navigation); None when unknown."""
 
     @property
     def names(self) -> list[str]:
