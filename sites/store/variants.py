@@ -55,6 +55,9 @@ class Variant:
     relevance_order: SortKey = "relevance"  # what the results are really ordered by when the page says "Relevance"
     delay_s: float = 0.0  # every page answers this much later
     checkout_fee_rate: float = 0.0  # a fee, as a share of the items, that first appears at checkout
+    expected_effects: tuple[tuple[str, int], ...] = ()
+    """How a UX test should see it against `a`, most telling first: (metric, +1 up / -1 down) with metric one of
+    conversion, steps, searches, seconds (per session)."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.delay_s) and 0 <= self.delay_s <= 60):
@@ -92,27 +95,30 @@ VARIANTS: dict[str, Variant] = {
     "hidden-search": _from_a(
         "hidden-search", "a, but the search box is only on the home page; other pages have a 'Search' link to it.",
         "worse: an extra click before every search after the first, so fewer searches and fewer recoveries from a "
-        "bad query; impatient shoppers give up instead", search_box="home_only"),
+        "bad query; impatient shoppers give up instead", search_box="home_only",
+        expected_effects=(("searches", -1), ("conversion", -1))),
     "no-filters": _from_a(
         "no-filters", "a, but results pages have no refinements (department, brand, price, rating); sorting stays.",
         "worse: shoppers with a budget or a brand in mind cannot narrow the results, so more pages and searches "
-        "per purchase", filters="none"),
+        "per purchase", filters="none", expected_effects=(("steps", +1), ("conversion", -1))),
     "unlabeled-buttons": _from_a(
         "unlabeled-buttons", "a, but 'Add to Cart' and 'Buy Now' are icon buttons with no text and no accessible "
         "name (a common anti-pattern).",
         "worse: shoppers who cannot tell what an unnamed button does (screen readers, agents, the cautious) cannot "
-        "buy; fewer purchases", labelled_buttons=False),
+        "buy; fewer purchases", labelled_buttons=False, expected_effects=(("conversion", -1),)),
     "bad-ranking": _from_a(
         "bad-ranking", "a, but 'Relevance' really orders results by price, highest first.",
         "worse: the first results are the most expensive matches, so budget shoppers page, re-search and leave "
-        "more; fewer purchases, more steps", relevance_order="price_desc"),
+        "more; fewer purchases, more steps", relevance_order="price_desc",
+        expected_effects=(("conversion", -1), ("steps", +1), ("searches", +1))),
     "slow": _from_a(
         "slow", "a, but every page answers 1.5 s later.",
-        "worse: waiting costs patience; impatient shoppers leave, so fewer purchases", delay_s=1.5),
+        "worse: waiting costs patience; impatient shoppers leave, so fewer purchases", delay_s=1.5,
+        expected_effects=(("conversion", -1), ("seconds", +1))),
     "price-shock": _from_a(
         "price-shock", "a, but a 20% service fee appears only at checkout (cart and product pages show no fee).",
         "worse: a surprise surcharge at the last step makes price-sensitive shoppers abandon; fewer purchases",
-        checkout_fee_rate=0.2),
+        checkout_fee_rate=0.2, expected_effects=(("conversion", -1),)),
 }
 VARIANT_NAMES: tuple[str, ...] = tuple(VARIANTS)
 

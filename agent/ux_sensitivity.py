@@ -1,0 +1,178 @@
+"""Can a shopper tell a better store from a worse one? Every known-effect variant against `a`, paired.
+
+`run_sensitivity` serves the store's variants (`sites.store.variants`) in-process, runs the same shoppers (personas,
+intents, session ids and seeds) on `a` once and on each other variant, compares each variant with `a` pair by pair
+(`agent.abtest.compare_runs`) and writes `OUT/ux_sensitivity.md` and `OUT/ux_sensitivity.json`:
+
+- the direction each variant is expected to move (`Variant.expected_effects`, most telling metric first);
+- the measured paired effect B - A on conversion, steps, searches and seconds waited per session, with intervals;
+- whether the most telling metric moved significantly, in the expected direction, at this many sessions per arm;
+- the sessions per arm a paired test needs to detect the measured effect on that metric at 80% power.
+
+The shoppers never learn which variant they are on: they get a URL. Nothing here looks at a variant's name either;
+the expected directions come from the variants' own specs. `shop-r1 experiment ux-sensitivity` is the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sites.store.variants import VARIANT_NAMES, get_variant_spec
+
+from .abtest import ABResult, PairedMetric, compare_runs
+from .persona import PersonaIntent
+from .policies.base import Policy
+from .session import RunConfig, run_sessions, session_ids
+
+__all__ = ["format_sensitivity", "run_sensitivity", "sensitivity_rows"]
+
+log = logging.getLogger(__name__)
+
+BASELINE = VARIANT_NAMES[0]  # the default store
+METRICS = ("conversion", "steps", "searches", "seconds")
+WARM_UP = 4  # sessions run and thrown away before the first arm
+
+
+def _metric(result: ABResult, name: str) -> PairedMetric:
+    assert result.paired is not None
+    return getattr(result.paired, name)
+
+
+def _right_way(result: ABResult, metric: str, sign: int) -> bool:
+    """The paired test on `metric` rejects "no difference", and B - A has the expected sign."""
+    m = _metric(result, metric)
+    return m.detected and m.diff.estimate is not None and m.diff.estimate * sign > 0
+
+
+def sensitivity_rows(results: dict[str, ABResult], expected: dict[str, tuple[tuple[str, int], ...]]
+                     ) -> list[dict[str, Any]]:
+    """One row per variant: its expected effects, the measured paired effects and the verdict."""
+    rows = []
+    for variant, result in results.items():
+        effects = expected.get(variant, ())
+        row: dict[str, Any] = {"variant": variant, "expected": [list(e) for e in effects],
+                               "pairs": result.paired.pairs if result.paired else 0}
+        for name in METRICS:
+            m = _metric(result, name)
+            row[name] = {"diff": m.diff.model_dump(), "unpaired_diff": m.unpaired_diff.model_dump(),
+                         "p_value": m.p_value, "detected": m.detected, "sessions_needed": m.sessions_needed}
+
+        primary = effects[0] if effects else None
+        row["primary"] = primary[0] if primary else None
+        row["detected"] = bool(primary and _right_way(result, *primary))
+        row["wrong_way"] = [metric for metric, sign in effects
+                            if _metric(result, metric).detected and not _right_way(result, metric, sign)]
+        row["also"] = [metric for metric, sign in effects[1:] if _right_way(result, metric, sign)]
+        row["sessions_needed"] = _metric(result, primary[0]).sessions_needed if primary else None
+        rows.append(row)
+    return rows
+
+
+def _fmt(row: dict[str, Any], metric: str) -> str:
+    from .stats import Interval
+
+    cell = row[metric]
+    text = Interval(**cell["diff"]).format(percent=metric == "conversion")
+    if metric == "conversion" and cell["p_value"] is not None:
+        text += f" (p={cell['p_value']:.2g})"
+    return text + (" *" if cell["detected"] else "")
+
+
+def format_sensitivity(rows: list[dict[str, Any]], *, sessions: int, policy: str, confidence: float = 0.95) -> str:
+    """The markdown report: one table row per variant, then how to read it."""
+    pct = round(confidence * 100)
+    arrow = {1: "↑", -1: "↓"}
+    lines = [
+        f"# UX sensitivity: known-effect variants against `{BASELINE}`",
+        "",
+        f"Shopper: `{policy}`; {sessions} sessions per arm, the same personas, intents and seeds on every arm "
+        f"(paired); {pct}% paired intervals of B − A; `*` marks a paired test that rejects \"no difference\".",
+        "",
+        "| variant | expected | conversion | steps / session | searches / session | seconds / session | "
+        f"detected at {sessions}/arm | sessions/arm for 80% power |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        expected = ", ".join(f"{metric} {arrow[sign]}" for metric, sign in row["expected"]) or "none"
+        verdict = "yes" if row["detected"] else "no"
+        if row["also"]:
+            verdict += f" (also {', '.join(row['also'])})"
+        if row["wrong_way"]:
+            verdict += f"; opposite way on {', '.join(row['wrong_way'])}"
+        needed = row["sessions_needed"]
+        lines.append(f"| `{row['variant']}` | {expected} | " + " | ".join(_fmt(row, m) for m in METRICS)
+                     + f" | {verdict} | {needed if needed is not None else '—'} ({row['primary'] or '—'}) |")
+    lines += [
+        "",
+        "Conversion: exact McNemar test on the pairs that bought on one arm only, Newcombe's paired interval. Steps, "
+        "searches and seconds spent waiting for pages: paired t. \"Detected\" means the first expected metric moved "
+        "significantly in the expected direction. Sessions needed: per arm, for a paired test to detect the measured "
+        "difference on that metric at 80% power and 5% two-sided (— when the measured difference is 0).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def _run_arms(out: Path, variants: Sequence[str], policy_factory: Callable[[], Policy],
+                    items: Sequence[PersonaIntent], config: RunConfig, catalog: Path | None,
+                    page_delay: float | None) -> None:
+    import tempfile
+
+    from .embedded import embedded_store
+
+    ids = session_ids(len(items))
+    # Warm up (imports, the catalog's pages in the OS cache) so the first arm does not wait longer than the others
+    # for reasons of its own: seconds per session would show a false effect.
+    with embedded_store(BASELINE, catalog) as (url, _), tempfile.TemporaryDirectory() as scratch:
+        policy = policy_factory()
+        try:
+            await run_sessions(Path(scratch) / "warm-up", policy, items[:WARM_UP], dataclasses.replace(
+                config, site=url + "/"), progress=False)
+        finally:
+            await policy.close()
+    for variant in (BASELINE, *variants):
+        if (out / variant / "run.json").exists():
+            log.info("arm %s already run; kept", variant)
+            continue
+        policy = policy_factory()
+        try:
+            with embedded_store(variant, catalog, page_delay) as (url, _):
+                log.info("ux-sensitivity arm %s: %d sessions", variant, len(items))
+                arm = dataclasses.replace(config, site=url + "/")
+                await run_sessions(out / variant, policy, items, arm, ids=ids, progress=False,
+                                   extra={"ux_sensitivity": {"arm": variant}})
+        finally:
+            await policy.close()
+
+
+def run_sensitivity(out_dir: str | Path, policy_factory: Callable[[], Policy], items: Sequence[PersonaIntent],
+                    config: RunConfig, *, policy_name: str, variants: Sequence[str] | None = None,
+                    catalog: str | Path | None = None, page_delay: float | None = None,
+                    confidence: float = 0.95) -> list[dict[str, Any]]:
+    """Run `a` and every variant (default: all but `a`) with the same shoppers; write the report; return its rows.
+
+    Arms already in `OUT/<variant>` are kept, so an interrupted run continues.
+    """
+    chosen = [v for v in (variants or VARIANT_NAMES) if v != BASELINE]
+    for v in chosen:
+        get_variant_spec(v)  # a clear error for a bad name, before anything runs
+    if not items:
+        raise ValueError("Expect at least one persona/intent, actually: none")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_run_arms(out, chosen, policy_factory, items, config, Path(catalog) if catalog else None,
+                          page_delay))
+    results = {v: compare_runs(out / BASELINE, out / v, a_site=BASELINE, b_site=v, confidence=confidence)
+               for v in chosen}
+    rows = sensitivity_rows(results, {v: get_variant_spec(v).expected_effects for v in chosen})
+    (out / "ux_sensitivity.json").write_text(json.dumps({"sessions": len(items), "policy": policy_name,
+                                                         "rows": rows}, indent=2) + "\n", encoding="utf-8")
+    (out / "ux_sensitivity.md").write_text(format_sensitivity(rows, sessions=len(items), policy=policy_name,
+                                                              confidence=confidence), encoding="utf-8")
+    return rows
