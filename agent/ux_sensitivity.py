@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 BASELINE = VARIANT_NAMES[0]  # the default store
 METRICS = ("conversion", "steps", "searches", "seconds")
 WARM_UP = 4  # sessions run and thrown away before the first arm
+AA_DIR = f"{BASELINE}-again"  # the A/A arm: the baseline once more, on a store of its own
+AA_ROW = f"{BASELINE} (A/A)"
 
 
 def _metric(result: ABResult, name: str) -> PairedMetric:
@@ -70,6 +72,7 @@ def sensitivity_rows(results: dict[str, ABResult], expected: dict[str, tuple[tup
                             if _metric(result, metric).detected and not _right_way(result, metric, sign)]
         row["also"] = [metric for metric, sign in effects[1:] if _right_way(result, metric, sign)]
         row["sessions_needed"] = _metric(result, primary[0]).sessions_needed if primary else None
+        row["moved"] = [metric for metric in METRICS if _metric(result, metric).detected]
         rows.append(row)
     return rows
 
@@ -100,6 +103,13 @@ def format_sensitivity(rows: list[dict[str, Any]], *, sessions: int, policy: str
     ]
     for row in rows:
         expected = ", ".join(f"{metric} {arrow[sign]}" for metric, sign in row["expected"]) or "none"
+        if not row["expected"]:
+            false_alarm = row["variant"] == AA_ROW
+            moved = ", ".join(row["moved"])
+            verdict = (f"false alarm on {moved}" if false_alarm else f"moved: {moved}") if moved else "nothing moved"
+            lines.append(f"| `{row['variant']}` | {expected} | " + " | ".join(_fmt(row, m) for m in METRICS)
+                         + f" | {verdict} | — |")
+            continue
         verdict = "yes" if row["detected"] else "no"
         if row["also"]:
             verdict += f" (also {', '.join(row['also'])})"
@@ -119,7 +129,7 @@ def format_sensitivity(rows: list[dict[str, Any]], *, sessions: int, policy: str
     return "\n".join(lines)
 
 
-async def _run_arms(out: Path, variants: Sequence[str], policy_factory: Callable[[], Policy],
+async def _run_arms(out: Path, arms: Sequence[tuple[str, str]], policy_factory: Callable[[], Policy],
                     items: Sequence[PersonaIntent], config: RunConfig, catalog: Path | None,
                     page_delay: float | None) -> None:
     import tempfile
@@ -136,17 +146,17 @@ async def _run_arms(out: Path, variants: Sequence[str], policy_factory: Callable
                 config, site=url + "/"), progress=False)
         finally:
             await policy.close()
-    for variant in (BASELINE, *variants):
-        if (out / variant / "run.json").exists():
-            log.info("arm %s already run; kept", variant)
+    for arm_dir, variant in arms:
+        if (out / arm_dir / "run.json").exists():
+            log.info("arm %s already run; kept", arm_dir)
             continue
         policy = policy_factory()
         try:
             with embedded_store(variant, catalog, page_delay) as (url, _):
-                log.info("ux-sensitivity arm %s: %d sessions", variant, len(items))
+                log.info("ux-sensitivity arm %s: %d sessions", arm_dir, len(items))
                 arm = dataclasses.replace(config, site=url + "/")
-                await run_sessions(out / variant, policy, items, arm, ids=ids, progress=False,
-                                   extra={"ux_sensitivity": {"arm": variant}})
+                await run_sessions(out / arm_dir, policy, items, arm, ids=ids, progress=False,
+                                   extra={"ux_sensitivity": {"arm": arm_dir}})
         finally:
             await policy.close()
 
@@ -154,10 +164,12 @@ async def _run_arms(out: Path, variants: Sequence[str], policy_factory: Callable
 def run_sensitivity(out_dir: str | Path, policy_factory: Callable[[], Policy], items: Sequence[PersonaIntent],
                     config: RunConfig, *, policy_name: str, variants: Sequence[str] | None = None,
                     catalog: str | Path | None = None, page_delay: float | None = None,
-                    confidence: float = 0.95) -> list[dict[str, Any]]:
+                    confidence: float = 0.95, aa: bool = True) -> list[dict[str, Any]]:
     """Run `a` and every variant (default: all but `a`) with the same shoppers; write the report; return its rows.
 
-    Arms already in `OUT/<variant>` are kept, so an interrupted run continues.
+    With `aa`, `a` also runs a second time on a store of its own (`OUT/a-again`) and its row, first, is the A/A
+    check: anything it "detects" is a false alarm. Arms already in `OUT/<arm>` are kept, so an interrupted run
+    continues.
     """
     chosen = [v for v in (variants or VARIANT_NAMES) if v != BASELINE]
     for v in chosen:
@@ -166,10 +178,11 @@ def run_sensitivity(out_dir: str | Path, policy_factory: Callable[[], Policy], i
         raise ValueError("Expect at least one persona/intent, actually: none")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    asyncio.run(_run_arms(out, chosen, policy_factory, items, config, Path(catalog) if catalog else None,
-                          page_delay))
-    results = {v: compare_runs(out / BASELINE, out / v, a_site=BASELINE, b_site=v, confidence=confidence)
-               for v in chosen}
+    arms = [(BASELINE, BASELINE)] + ([(AA_DIR, BASELINE)] if aa else []) + [(v, v) for v in chosen]
+    asyncio.run(_run_arms(out, arms, policy_factory, items, config, Path(catalog) if catalog else None, page_delay))
+    results = {AA_ROW if arm_dir == AA_DIR else arm_dir: compare_runs(out / BASELINE, out / arm_dir, a_site=BASELINE,
+                                                                      b_site=arm_dir, confidence=confidence)
+               for arm_dir, _ in arms[1:]}
     rows = sensitivity_rows(results, {v: get_variant_spec(v).expected_effects for v in chosen})
     (out / "ux_sensitivity.json").write_text(json.dumps({"sessions": len(items), "policy": policy_name,
                                                          "rows": rows}, indent=2) + "\n", encoding="utf-8")

@@ -20,7 +20,12 @@ def test_sensitivity_report(store_db, tmp_path):
     config = RunConfig(site="embedded", backend="http", concurrency=8, seed=2)
     rows = run_sensitivity(tmp_path, ScriptedPolicy, items, config, policy_name="scripted",
                            variants=["unlabeled-buttons", "price-shock"], catalog=store_db)
-    assert [r["variant"] for r in rows] == ["unlabeled-buttons", "price-shock"]
+    assert [r["variant"] for r in rows] == ["a (A/A)", "unlabeled-buttons", "price-shock"]
+    aa = rows[0]  # the scripted shopper is deterministic per seed: the same store twice gives the same sessions
+    assert aa["expected"] == [] and not aa["detected"] and aa["pairs"] == 8
+    for metric in ("conversion", "steps", "searches"):
+        assert aa[metric]["diff"]["estimate"] == 0 and not aa[metric]["detected"], metric
+    rows = rows[1:]
     for row in rows:
         assert row["pairs"] == 8 and row["primary"] == "conversion" and row["expected"] == [["conversion", -1]]
         assert row["conversion"]["diff"]["estimate"] <= 0, row  # never better than a
@@ -28,15 +33,16 @@ def test_sensitivity_report(store_db, tmp_path):
     unlabeled = rows[0]
     assert unlabeled["conversion"]["diff"]["estimate"] < 0, "no shopper can name the buy buttons"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "a", "price-shock", "unlabeled-buttons", "ux_sensitivity.json", "ux_sensitivity.md"]
+        "a", "a-again", "price-shock", "unlabeled-buttons", "ux_sensitivity.json", "ux_sensitivity.md"]
     md = (tmp_path / "ux_sensitivity.md").read_text()
     assert "| `unlabeled-buttons` | conversion ↓ |" in md and "detected at 8/arm" in md and "McNemar" in md
     saved = json.loads((tmp_path / "ux_sensitivity.json").read_text())
-    assert saved["sessions"] == 8 and saved["rows"] == rows
+    assert saved["sessions"] == 8 and saved["rows"][1:] == rows
+    assert "| `a (A/A)` | none |" in md
     # A second call keeps the arms already run (same traces, same report).
     again = run_sensitivity(tmp_path, ScriptedPolicy, items, config, policy_name="scripted",
                             variants=["unlabeled-buttons", "price-shock"], catalog=store_db)
-    assert again == rows
+    assert again[1:] == rows
 
 
 def test_sensitivity_refuses_a_bad_variant_before_running(tmp_path):
