@@ -1,7 +1,8 @@
 """Can a shopper tell a better store from a worse one? Every known-effect variant against `a`, paired.
 
 `run_sensitivity` serves the store's variants (`sites.store.variants`) in-process, runs the same shoppers (personas,
-intents, session ids and seeds) on `a` once and on each other variant, compares each variant with `a` pair by pair
+intents, session ids and seeds) on `a` (twice: the A/A check) and on each other variant, all arms at the same time
+with one policy (so that machine load falls on every arm alike), compares each variant with `a` pair by pair
 (`agent.abtest.compare_runs`) and writes `OUT/ux_sensitivity.md` and `OUT/ux_sensitivity.json`:
 
 - the direction each variant is expected to move (`Variant.expected_effects`, most telling metric first);
@@ -16,9 +17,11 @@ the expected directions come from the variants' own specs. `shop-r1 experiment u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from typing import Any
 from sites.store.variants import VARIANT_NAMES, get_variant_spec
 
 from .abtest import ABResult, PairedMetric, compare_runs
+from .embedded import embedded_store
 from .persona import PersonaIntent
 from .policies.base import Policy
 from .session import RunConfig, run_sessions, session_ids
@@ -132,33 +136,33 @@ def format_sensitivity(rows: list[dict[str, Any]], *, sessions: int, policy: str
 async def _run_arms(out: Path, arms: Sequence[tuple[str, str]], policy_factory: Callable[[], Policy],
                     items: Sequence[PersonaIntent], config: RunConfig, catalog: Path | None,
                     page_delay: float | None) -> None:
-    import tempfile
+    """Run every arm at the same time, each on its own store, all answered by one policy.
 
-    from .embedded import embedded_store
-
+    Arms run side by side, not one after another, so a pair's sessions meet the same machine load: on a shared
+    machine, arms run in turn would differ in seconds per session for no reason of the store's (the A/A row shows it).
+    """
     ids = session_ids(len(items))
-    # Warm up (imports, the catalog's pages in the OS cache) so the first arm does not wait longer than the others
-    # for reasons of its own: seconds per session would show a false effect.
-    with embedded_store(BASELINE, catalog) as (url, _), tempfile.TemporaryDirectory() as scratch:
-        policy = policy_factory()
-        try:
-            await run_sessions(Path(scratch) / "warm-up", policy, items[:WARM_UP], dataclasses.replace(
-                config, site=url + "/"), progress=False)
-        finally:
-            await policy.close()
-    for arm_dir, variant in arms:
-        if (out / arm_dir / "run.json").exists():
-            log.info("arm %s already run; kept", arm_dir)
-            continue
-        policy = policy_factory()
-        try:
-            with embedded_store(variant, catalog, page_delay) as (url, _):
-                log.info("ux-sensitivity arm %s: %d sessions", arm_dir, len(items))
-                arm = dataclasses.replace(config, site=url + "/")
-                await run_sessions(out / arm_dir, policy, items, arm, ids=ids, progress=False,
-                                   extra={"ux_sensitivity": {"arm": arm_dir}})
-        finally:
-            await policy.close()
+    todo = [(arm_dir, variant) for arm_dir, variant in arms if not (out / arm_dir / "run.json").exists()]
+    if len(todo) < len(arms):
+        log.info("%d arms already run; kept", len(arms) - len(todo))
+    if not todo:
+        return
+    policy = policy_factory()
+    try:
+        with contextlib.ExitStack() as stack:
+            urls = [stack.enter_context(embedded_store(variant, catalog, page_delay))[0] for _, variant in todo]
+            # Warm up (imports, the catalog's pages in the OS cache), so that the first sessions do not wait longer
+            # for reasons of their own.
+            scratch = stack.enter_context(tempfile.TemporaryDirectory())
+            await run_sessions(Path(scratch) / "warm-up", policy, items[:WARM_UP],
+                               dataclasses.replace(config, site=urls[0] + "/"), progress=False)
+            log.info("ux-sensitivity: %d arms of %d sessions at once", len(todo), len(items))
+            await asyncio.gather(*(
+                run_sessions(out / arm_dir, policy, items, dataclasses.replace(config, site=url + "/"), ids=ids,
+                             progress=False, extra={"ux_sensitivity": {"arm": arm_dir}})
+                for (arm_dir, _), url in zip(todo, urls, strict=True)))
+    finally:
+        await policy.close()
 
 
 def run_sensitivity(out_dir: str | Path, policy_factory: Callable[[], Policy], items: Sequence[PersonaIntent],
