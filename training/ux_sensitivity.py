@@ -28,7 +28,9 @@ def ux_sensitivity_command(
     variant: Annotated[list[VariantName] | None, typer.Option(
         help="A variant to compare with a, repeatable (default: every one).")] = None,
     seed: Annotated[int, typer.Option(help="Seeds the personas, intents and every session.")] = 0,
-    concurrency: Annotated[int, typer.Option(min=1, help="Sessions at a time.")] = 8,
+    concurrency: Annotated[int, typer.Option(
+        min=1, help="Sessions at a time per arm. The arms run at once: keep the total below what the machine serves "
+                    "without contention, or seconds per session measure the contention.")] = 2,
     catalog: Annotated[Path | None, typer.Option(help="Catalog of the embedded store (default: the cached one).")]
     = None,
     page_delay: Annotated[float | None, typer.Option(
