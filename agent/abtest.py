@@ -16,7 +16,9 @@ Because the arms share shoppers, the same session id on A and B is one pair, and
 and steps, searches and seconds waited per session by paired t intervals, each with the sessions per arm a paired
 test needs to detect the measured effect at 80% power and 5% two-sided (`agent.power`). The unpaired intervals stay
 beside them: pairing removes the spread between shoppers, so the paired ones are narrower when shoppers are alike
-on both arms.
+on both arms. Seconds are wall-clock time and the arms run one after the other, so on a busy machine they also
+measure the load and the first arm's cold start (a few hundredths of a second per session, enough for a paired test
+to call "significant"); `agent.ux_sensitivity` runs its arms at once for that reason.
 
 The arms run one after the other, each with a fresh policy from `policy_factory`, so a stateful policy cannot
 carry anything from A into B. Interval formulas are in `agent.stats`.
@@ -306,7 +308,8 @@ def format_abtest(result: ABResult, width: int = 110) -> str:
         console.print(f"Pairs: the same shopper and seed on both arms. Conversion: bought on both {t['both']}, A only "
                       f"{t['a_only']}, B only {t['b_only']}, neither {t['neither']}; exact McNemar test on the "
                       f"discordant pairs, Newcombe's paired interval. Means: paired t. Sessions needed: per arm, for a "
-                      f"paired test to detect the measured B - A at {POWER:.0%} power, {100 - pct}% two-sided.")
+                      f"paired test to detect the measured B - A at {POWER:.0%} power, {100 - pct}% two-sided. "
+                      "Seconds are wall-clock and the arms ran in turn: small differences are machine load.")
     return buf.getvalue()
 
 
