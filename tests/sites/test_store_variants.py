@@ -188,3 +188,37 @@ def test_store_server_passes_the_page_delay(catalog_path):
         assert httpx.get(server.url + "/search?q=mug").status_code == 200
         assert time.perf_counter() - t0 >= 0.2
         assert server.app.state.variant.name == "slow"
+
+
+@pytest.mark.browser
+def test_variants_in_a_real_browser(catalog_path):
+    """Chromium's accessibility tree agrees: the icon buttons have no name (and still buy), and the Search link of
+    hidden-search leads to the one page with a search box."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from envs.chromium import find_chromium, launch_kwargs
+
+    if find_chromium() is None:
+        pytest.skip("no Chromium found (set SHOP_R1_CHROMIUM)")
+    expect = sync_api.expect
+    with StoreServer(catalog_path, variant="unlabeled-buttons") as icons, \
+            StoreServer(catalog_path, variant="hidden-search") as hidden, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(**launch_kwargs())
+        page = browser.new_context(java_script_enabled=False).new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{icons.url}/product/{MUG}")
+        box = page.locator("#buy-box")
+        expect(box.get_by_role("button", name=re.compile(r"cart|buy", re.I))).to_have_count(0)
+        buttons = box.get_by_role("button")
+        expect(buttons).to_have_count(2)
+        for i in range(2):
+            assert (buttons.nth(i).get_attribute("aria-label") or "") == "" and buttons.nth(i).inner_text() == ""
+        buttons.first.click()
+        page.wait_for_url(re.compile(r"/cart\?added="))
+        expect(page.locator("#cart-count")).to_have_text("1")
+
+        page.goto(f"{hidden.url}/search?q=mug")
+        expect(page.get_by_role("searchbox")).to_have_count(0)
+        page.get_by_role("link", name="Search", exact=True).click()
+        page.wait_for_url(hidden.url + "/")
+        expect(page.get_by_role("searchbox", name="Search products")).to_be_visible()
+        browser.close()
