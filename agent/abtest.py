@@ -263,10 +263,10 @@ def abtest_embedded(
 
     The shoppers get the two URLs and nothing else; the variant names go only into `abtest.json`.
     """
-    from .embedded import embedded_store
+    from .embedded import embedded_store, slow_pages
 
-    with embedded_store(variant_a, catalog, page_delay) as (url_a, _), \
-            embedded_store(variant_b, catalog, page_delay) as (url_b, _):
+    with embedded_store(variant_a, catalog, slow_pages(variant_a, page_delay)) as (url_a, _), \
+            embedded_store(variant_b, catalog, slow_pages(variant_b, page_delay)) as (url_b, _):
         result = abtest(url_a + "/", url_b + "/", policy_factory, items, config, out_dir, **kwargs)
     result = result.model_copy(update={"a": result.a.model_copy(update={"variant": variant_a}),
                                        "b": result.b.model_copy(update={"variant": variant_b})})
@@ -358,8 +358,8 @@ def abtest_command(
     variant_b: Annotated[VariantName | None, typer.Option(
         "--variant-b", help="Instead of --b: serve this store variant in-process.")] = None,
     page_delay: Annotated[float | None, typer.Option(
-        "--page-delay", min=0, max=60, help="With --variant-a/-b: seconds every page of the served stores waits "
-                                            "(default: the variant's own; 1.5 for slow).")] = None,
+        "--page-delay", min=0, max=60, help="With --variant-a/-b: seconds every page of a slow variant waits "
+                                            "(default: its own 1.5); the other variants stay fast.")] = None,
     sessions: Annotated[int, typer.Option("--sessions", min=1, help="Sessions per arm.")] = 20,
     policy: Annotated[str, typer.Option(
         "--policy", help="Shopper policy (see `shop-r1 simulate`): local (the default shopper), scripted or openai.")
@@ -428,8 +428,8 @@ def _abtest_mixed(a: str | None, b: str | None, variant_a: Any, variant_b: Any, 
     if variant_a is not None and variant_b is not None:
         return abtest_embedded(variant_a.value, variant_b.value, factory, items, config, out, catalog=catalog,
                                page_delay=page_delay, progress=True)
-    from .embedded import embedded_store
+    from .embedded import embedded_store, slow_pages
 
     variant = variant_a if variant_a is not None else variant_b
-    with embedded_store(variant.value, catalog, page_delay) as (url, _):
+    with embedded_store(variant.value, catalog, slow_pages(variant.value, page_delay)) as (url, _):
         return abtest(a or url + "/", b or url + "/", factory, items, config, out, progress=True)

@@ -39,6 +39,15 @@ def embedded_store(variant: str = "a", catalog: str | Path | None = None,
         yield server.url, path
 
 
+def slow_pages(variant: str, delay_s: float | None) -> float | None:
+    """The page delay to serve `variant` with when comparing variants: `delay_s` for a variant that is slow by design
+    (its spec has a delay), None (its own: none) for the others, so that shortening `slow` for a quick test does not
+    slow down the arm it is compared with."""
+    from sites.store.variants import get_variant_spec
+
+    return delay_s if delay_s is not None and get_variant_spec(variant).delay_s > 0 else None
+
+
 class EmbeddedShopEnv(ShopEnv):
     """A `ShopEnv` on its own local store (`variant`: one of `sites.store.variants.VARIANT_NAMES`; `catalog` or the
     cached default catalog), served on a free loopback port for as long as the env is open. `site_url` is the

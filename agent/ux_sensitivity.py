@@ -29,7 +29,7 @@ from typing import Any
 from sites.store.variants import VARIANT_NAMES, get_variant_spec
 
 from .abtest import ABResult, PairedMetric, compare_runs
-from .embedded import embedded_store
+from .embedded import embedded_store, slow_pages
 from .persona import PersonaIntent
 from .policies.base import Policy
 from .session import RunConfig, run_sessions, session_ids
@@ -150,7 +150,8 @@ async def _run_arms(out: Path, arms: Sequence[tuple[str, str]], policy_factory: 
     policy = policy_factory()
     try:
         with contextlib.ExitStack() as stack:
-            urls = [stack.enter_context(embedded_store(variant, catalog, page_delay))[0] for _, variant in todo]
+            urls = [stack.enter_context(embedded_store(variant, catalog, slow_pages(variant, page_delay)))[0]
+                    for _, variant in todo]
             # Warm up (imports, the catalog's pages in the OS cache), so that the first sessions do not wait longer
             # for reasons of their own.
             scratch = stack.enter_context(tempfile.TemporaryDirectory())

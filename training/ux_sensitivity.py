@@ -34,7 +34,8 @@ def ux_sensitivity_command(
     catalog: Annotated[Path | None, typer.Option(help="Catalog of the embedded store (default: the cached one).")]
     = None,
     page_delay: Annotated[float | None, typer.Option(
-        min=0, max=60, help="Override every variant's page delay in seconds (default: slow's own 1.5 s).")] = None,
+        min=0, max=60, help="Seconds every page of the slow variant waits (default: its own 1.5 s); the other "
+                            "variants stay fast.")] = None,
     max_steps: Annotated[int, typer.Option(min=1, help="Step budget per session.")] = 30,
 ) -> None:
     """Run each known-effect store variant against a with the same shoppers; report what was detected."""

@@ -64,3 +64,10 @@ def test_experiment_command(store_db, tmp_path):
     bad = CliRunner().invoke(app, ["experiment", "ux-sensitivity", "--out", str(tmp_path / "bad"),
                                    "--variant", "fast"])
     assert bad.exit_code == 2 and "fast" in bad.output
+
+
+def test_a_shortened_delay_slows_only_the_slow_variant():
+    from agent.embedded import slow_pages
+
+    assert slow_pages("slow", 0.2) == 0.2 and slow_pages("slow", None) is None
+    assert slow_pages("a", 0.2) is None and slow_pages("price-shock", 0.2) is None
