@@ -48,12 +48,12 @@ def ux_sensitivity_command(
     catalog_path = catalog or default_catalog()
     try:
         items = sample_from_catalog(catalog_path, sessions, seed)
-        make_policy(policy, model=model)  # fail fast on a bad model dir
+        shopper = make_policy(policy, model=model)  # one policy answers every arm (a model is loaded once)
     except (ValueError, OSError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
     config = RunConfig(site="embedded", backend="http", concurrency=concurrency, seed=seed, max_steps=max_steps)
-    rows = run_sensitivity(out, lambda: make_policy(policy, model=model), items, config, policy_name=policy,
+    rows = run_sensitivity(out, lambda: shopper, items, config, policy_name=policy,
                            variants=[v.value for v in variant] if variant else None, catalog=catalog_path,
                            page_delay=page_delay)
     typer.echo(format_sensitivity(rows, sessions=sessions, policy=policy))
