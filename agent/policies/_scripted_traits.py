@@ -8,8 +8,8 @@ Private helper of :mod:`agent.policies.scripted`. Each reaction is a pure functi
   reads everything, as before; on longer pages (variant b's 20 results, imported products with 20 reviews) an
   impatient shopper stops reading earlier.
 - **patience in seconds**: waits under :data:`FLOW_LIMIT_S` (1 s, the limit for an uninterrupted flow of thought,
-  Nielsen 1993) go unnoticed. Each longer wait may end the visit: the chance grows with the excess wait and shrinks
-  with `patience` (:func:`leave_after_wait`).
+  Nielsen 1993) go unnoticed, and so does one slow page. On a site slow page after page, each longer wait may end
+  the visit: the chance grows with the excess wait and shrinks with `patience` (:func:`leave_after_wait`).
 - **effort cost**: when the search box is not on the page, reaching it costs a click. Patient shoppers take the
   detour more often; the others give up on searching (:func:`take_detour`).
 - **price sensitivity at checkout**: charges on top of the items that first appear at checkout (a fee) make shoppers
@@ -26,8 +26,10 @@ shopper behaves as before, and all of it stays deterministic per session seed an
 >>> calm, rushed = Persona(persona_id="c", name="C", patience=0.9), Persona(persona_id="r", name="R", patience=0.1)
 >>> attention_span(calm), attention_span(rushed)
 ((19, 19), (11, 7))
->>> leave_after_wait(calm, 0.8), round(leave_after_wait(rushed, 1.5), 3), round(leave_after_wait(calm, 1.5), 3)
-(0.0, 0.051, 0.011)
+>>> leave_after_wait(calm, 0.8, 1.5), round(leave_after_wait(rushed, 1.5, 1.5), 3), leave_after_wait(rushed, 1.5, 0.2)
+(0.0, 0.051, 0.0)
+>>> round(leave_after_wait(calm, 1.5, 1.5), 3)
+0.011
 >>> round(1 - math.exp(-0.5 / 9.5), 3)  # the rushed one by hand: tolerance 5 + 45 · 0.1 = 9.5 s
 0.051
 """
@@ -63,13 +65,15 @@ def attention_span(persona: Persona) -> tuple[int, int]:
     return RESULTS_SHOWN + round(10 * persona.patience), REVIEWS_SHOWN + round(14 * persona.patience)
 
 
-def leave_after_wait(persona: Persona, wait_s: float | None) -> float:
+def leave_after_wait(persona: Persona, wait_s: float | None, previous_s: float | None = None) -> float:
     """The chance of leaving after waiting `wait_s` seconds for a page: 1 - exp(-(wait - 1 s) / tolerance).
 
     tolerance = 5 + 45 · patience seconds: a page 1.5 s late costs the least patient shopper about 5% of its visits
-    per page, the most patient about 1%; 0 for waits under `FLOW_LIMIT_S` and when the wait is unknown.
+    per page, the most patient about 1%. Only a site that is slow twice in a row counts (`previous_s`, the page
+    before, also over `FLOW_LIMIT_S`): one slow page is a hiccup, which people forgive, and which on a busy machine
+    says nothing about the store. 0 when either wait is under the limit or unknown.
     """
-    if wait_s is None or wait_s <= FLOW_LIMIT_S:
+    if wait_s is None or wait_s <= FLOW_LIMIT_S or previous_s is None or previous_s <= FLOW_LIMIT_S:
         return 0.0
     tolerance = 5.0 + 45.0 * persona.patience
     return 1.0 - math.exp(-(wait_s - FLOW_LIMIT_S) / tolerance)

@@ -454,7 +454,8 @@ class _Shopper:
             if page.kind == "checkout" and page.place_order:
                 return self.click(self.say("place_order", total=money(page.order_total)), page.place_order)
             return self.terminate(self.say("out_of_patience"))
-        wait_risk = leave_after_wait(self.p, self.load_s)
+        previous = self.history[-1].load_s if self.history else None
+        wait_risk = leave_after_wait(self.p, self.load_s, previous)
         if page.kind != "order" and wait_risk > 0 and side_rng(self.rng, "wait").random() < wait_risk:
             return self.terminate(self.say("slow_page", wait=f"{self.load_s:.1f}"))
         last = self.history[-1] if self.history else None

@@ -49,18 +49,25 @@ def test_side_rng_leaves_the_step_rng_alone():
 
 
 # ------------------------------------------------------------------------------------------------------- waiting
-def test_waits_under_a_second_change_nothing():
+def slow(item, seconds: float = 4.0):
+    """A history item whose page took `seconds` to arrive."""
+    return dataclasses.replace(item, load_s=seconds)
+
+
+def test_waits_under_a_second_and_one_slow_page_change_nothing():
     for key in ("home", "results", "product", "cart"):
         ob = page(key)
         history = {"home": [], "results": [SEARCHED], "product": [SEARCHED, OPENED],
                    "cart": [SEARCHED, OPENED]}[key]
-        assert run(RUSHED, BOOTS, history, with_load(ob, 0.9)) == run(RUSHED, BOOTS, history, ob), key
+        plain = run(RUSHED, BOOTS, history, ob)
+        assert run(RUSHED, BOOTS, [slow(h) for h in history], with_load(ob, 0.9)) == plain, key
+        assert run(RUSHED, BOOTS, [slow(h, 0.3) for h in history], with_load(ob, 9.0)) == plain, key  # a hiccup
 
 
 def test_slow_pages_make_impatient_shoppers_leave():
     ob = page("results")
-    rushed = run(RUSHED, BOOTS, [SEARCHED], with_load(ob, 4.0), seeds=SEEDS)
-    calm = run(CALM_PERSONA, BOOTS, [SEARCHED], with_load(ob, 4.0), seeds=SEEDS)
+    rushed = run(RUSHED, BOOTS, [slow(SEARCHED)], with_load(ob, 4.0), seeds=SEEDS)
+    calm = run(CALM_PERSONA, BOOTS, [slow(SEARCHED)], with_load(ob, 4.0), seeds=SEEDS)
     left = [s for s in rushed if isinstance(s.action, Terminate)]
     # 1 - exp(-3/5) = 45% for the least patient; 1 - exp(-3/50) = 6% for the most
     assert 15 <= len(left) <= 40 and sum(isinstance(s.action, Terminate) for s in calm) <= 10
@@ -202,6 +209,6 @@ def test_random_module_is_not_used_for_reactions():
     """The reactions draw only from the step's side generator: the global `random` state is untouched."""
     random.seed(123)
     state = random.getstate()
-    decide(RUSHED, BOOTS, [SEARCHED], with_load(page("results"), 4.0), step_rng(1, 1))
+    decide(RUSHED, BOOTS, [slow(SEARCHED)], with_load(page("results"), 4.0), step_rng(1, 1))
     assert random.getstate() == state
     assert PAGES and DECISIVE  # the shared pages and personas are the ones test_scripted uses
