@@ -102,6 +102,10 @@ class ScriptedConfig:
                                                                   "(1 - decisiveness)^2)."})
     refine_rate: float = field(default=1.0, metadata={"help": "Scales every refine/sort probability."})
     aside_rate: float = field(default=0.15, metadata={"help": "Chance of a persona aside in a rationale."})
+    react_to_waits: bool = field(
+        default=True, metadata={"help": "Leave a site that keeps the shopper waiting (`_scripted_traits`). Off, a "
+                                        "session depends on its seed alone, never on the clock: for reference data "
+                                        "recorded on a busy machine, where the simulator, not the store, is slow."})
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_patience_steps <= self.max_patience_steps <= self.hard_max_steps:
@@ -455,7 +459,7 @@ class _Shopper:
                 return self.click(self.say("place_order", total=money(page.order_total)), page.place_order)
             return self.terminate(self.say("out_of_patience"))
         previous = self.history[-1].load_s if self.history else None
-        wait_risk = leave_after_wait(self.p, self.load_s, previous)
+        wait_risk = leave_after_wait(self.p, self.load_s, previous) if self.cfg.react_to_waits else 0.0
         if page.kind != "order" and wait_risk > 0 and side_rng(self.rng, "wait").random() < wait_risk:
             return self.terminate(self.say("slow_page", wait=f"{self.load_s:.1f}"))
         last = self.history[-1] if self.history else None

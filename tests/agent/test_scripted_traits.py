@@ -78,6 +78,18 @@ def test_slow_pages_make_impatient_shoppers_leave():
             assert slow_step == fast_step
 
 
+def test_reference_runs_can_ignore_the_clock():
+    from agent.policies import make_policy
+    from agent.policies.scripted import ScriptedConfig
+
+    ob = with_load(page("results"), 9.0)
+    deaf = ScriptedConfig(react_to_waits=False)
+    assert run(RUSHED, BOOTS, [slow(SEARCHED)], ob, seeds=SEEDS, config=deaf) == run(
+        RUSHED, BOOTS, [SEARCHED], page("results"), seeds=SEEDS, config=deaf)
+    assert make_policy("scripted", react_to_waits=False).config.react_to_waits is False
+    assert make_policy("scripted").config.react_to_waits is True
+
+
 # ---------------------------------------------------------------------------------------------------- attention
 def _results_with_target_at(position: int) -> str:
     cards = []
