@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import statistics
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,8 +32,10 @@ from sites.store.variants import VARIANT_NAMES, get_variant_spec
 from .abtest import ABResult, PairedMetric, compare_runs
 from .embedded import embedded_store, slow_pages
 from .persona import PersonaIntent
+from .policies._scripted_traits import FLOW_LIMIT_S
 from .policies.base import Policy
 from .session import RunConfig, run_sessions, session_ids
+from .summary import load_run
 
 __all__ = ["format_sensitivity", "run_sensitivity", "sensitivity_rows"]
 
@@ -91,7 +94,15 @@ def _fmt(row: dict[str, Any], metric: str) -> str:
     return text + (" *" if cell["detected"] else "")
 
 
-def format_sensitivity(rows: list[dict[str, Any]], *, sessions: int, policy: str, confidence: float = 0.95) -> str:
+def baseline_wait(run_dir: Path) -> float | None:
+    """The median seconds a page of the baseline arm took: the machine's speed, since the default store adds none."""
+    traces, _ = load_run(run_dir)
+    waits = [s.timing_ms["env"] / 1000 for t in traces for s in t.steps if "env" in s.timing_ms]
+    return statistics.median(waits) if waits else None
+
+
+def format_sensitivity(rows: list[dict[str, Any]], *, sessions: int, policy: str, confidence: float = 0.95,
+                       wait_s: float | None = None) -> str:
     """The markdown report: one table row per variant, then how to read it."""
     pct = round(confidence * 100)
     arrow = {1: "↑", -1: "↓"}
@@ -122,6 +133,12 @@ def format_sensitivity(rows: list[dict[str, Any]], *, sessions: int, policy: str
         needed = row["sessions_needed"]
         lines.append(f"| `{row['variant']}` | {expected} | " + " | ".join(_fmt(row, m) for m in METRICS)
                      + f" | {verdict} | {needed if needed is not None else '—'} ({row['primary'] or '—'}) |")
+    if wait_s is not None:
+        overloaded = (f" That is over {FLOW_LIMIT_S:g} s, where shoppers notice waiting: the machine, not the store, "
+                      "was slow, and shoppers who react to waits reacted to it on every arm. Rerun with a lower "
+                      "--concurrency.")
+        lines += ["", f"Median wait per page on `{BASELINE}`: {wait_s:.2f} s." + (overloaded if wait_s > FLOW_LIMIT_S
+                                                                                 else "")]
     lines += [
         "",
         "Conversion: exact McNemar test on the pairs that bought on one arm only, Newcombe's paired interval. Steps, "
@@ -189,8 +206,13 @@ def run_sensitivity(out_dir: str | Path, policy_factory: Callable[[], Policy], i
                                                                       b_site=arm_dir, confidence=confidence)
                for arm_dir, _ in arms[1:]}
     rows = sensitivity_rows(results, {v: get_variant_spec(v).expected_effects for v in chosen})
+    wait_s = baseline_wait(out / BASELINE)
+    if wait_s is not None and wait_s > FLOW_LIMIT_S:
+        log.warning("pages of %s took a median %.2f s: the machine is overloaded; lower the concurrency", BASELINE,
+                    wait_s)
     (out / "ux_sensitivity.json").write_text(json.dumps({"sessions": len(items), "policy": policy_name,
-                                                         "rows": rows}, indent=2) + "\n", encoding="utf-8")
+                                                         "baseline_wait_s": wait_s, "rows": rows}, indent=2) + "\n",
+                                             encoding="utf-8")
     (out / "ux_sensitivity.md").write_text(format_sensitivity(rows, sessions=len(items), policy=policy_name,
-                                                              confidence=confidence), encoding="utf-8")
+                                                              confidence=confidence, wait_s=wait_s), encoding="utf-8")
     return rows

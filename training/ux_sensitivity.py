@@ -42,7 +42,7 @@ def ux_sensitivity_command(
     from agent.policies import make_policy
     from agent.population import sample_from_catalog
     from agent.session import RunConfig
-    from agent.ux_sensitivity import format_sensitivity, run_sensitivity
+    from agent.ux_sensitivity import run_sensitivity
     from sites.store.defaults import default_catalog
 
     catalog_path = catalog or default_catalog()
@@ -53,8 +53,8 @@ def ux_sensitivity_command(
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
     config = RunConfig(site="embedded", backend="http", concurrency=concurrency, seed=seed, max_steps=max_steps)
-    rows = run_sensitivity(out, lambda: shopper, items, config, policy_name=policy,
+    run_sensitivity(out, lambda: shopper, items, config, policy_name=policy,
                            variants=[v.value for v in variant] if variant else None, catalog=catalog_path,
                            page_delay=page_delay)
-    typer.echo(format_sensitivity(rows, sessions=sessions, policy=policy))
+    typer.echo((out / "ux_sensitivity.md").read_text(encoding="utf-8"))
     typer.echo(f"wrote {out / 'ux_sensitivity.md'} and {out / 'ux_sensitivity.json'}")

@@ -37,7 +37,7 @@ def test_sensitivity_report(store_db, tmp_path):
     md = (tmp_path / "ux_sensitivity.md").read_text()
     assert "| `unlabeled-buttons` | conversion ↓ |" in md and "detected at 8/arm" in md and "McNemar" in md
     saved = json.loads((tmp_path / "ux_sensitivity.json").read_text())
-    assert saved["sessions"] == 8 and saved["rows"][1:] == rows
+    assert saved["sessions"] == 8 and saved["rows"][1:] == rows and 0 < saved["baseline_wait_s"] < 5
     assert "| `a (A/A)` | none |" in md
     # A second call keeps the arms already run (same traces, same report).
     again = run_sensitivity(tmp_path, ScriptedPolicy, items, config, policy_name="scripted",
@@ -71,3 +71,11 @@ def test_a_shortened_delay_slows_only_the_slow_variant():
 
     assert slow_pages("slow", 0.2) == 0.2 and slow_pages("slow", None) is None
     assert slow_pages("a", 0.2) is None and slow_pages("price-shock", 0.2) is None
+
+
+def test_the_report_says_when_the_machine_was_too_slow():
+    from agent.ux_sensitivity import format_sensitivity
+
+    assert "Median wait per page on `a`: 0.05 s." in format_sensitivity([], sessions=2, policy="scripted", wait_s=0.05)
+    slow_machine = format_sensitivity([], sessions=2, policy="scripted", wait_s=1.3)
+    assert "1.30 s. That is over 1 s" in slow_machine and "lower --concurrency" in slow_machine
