@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import typer
 
 from sites.store.cli import app as store_app
+from sites.store.variants import VariantName
 
 from .distributed import RayOptionCommand
 from .usage import usage_error
@@ -48,7 +49,9 @@ def _fail(message: str, param: str | None = None) -> Exception:
 
 Backend = Annotated[Literal["browser", "http"],
                     typer.Option(help="browser (Playwright + Chromium) or http (no browser, faster).")]
-Variant = Annotated[Literal["a", "b"], typer.Option(help="Store layout variant with --embedded.")]
+Variant = Annotated[VariantName, typer.Option(
+    help="Store variant with --embedded: a or b (two layouts), or a with one change known to hurt shoppers "
+         "(sites/store/variants.py).")]
 
 
 @app.command(cls=RayOptionCommand)
@@ -56,7 +59,7 @@ def simulate(
     out: Annotated[Path, typer.Option(help="Run directory for traces, run.json, summary.json and report.html.")],
     site: Annotated[str | None, typer.Option(help="URL of the site to shop (same-origin only).")] = None,
     embedded: Annotated[bool, typer.Option(help="Start the local store in-process on a free port.")] = False,
-    variant: Variant = "a",
+    variant: Variant = VariantName.a,  # type: ignore[attr-defined]
     catalog: Annotated[Path | None, typer.Option(help="Catalog DB for --embedded and for sampling intents.")] = None,
     personas: Annotated[Path | None, typer.Option(help="JSONL of {persona, intent}; default: sampled.")] = None,
     policy: Annotated[Literal["local", "scripted", "openai"], typer.Option(
@@ -118,7 +121,7 @@ def simulate(
     with contextlib.ExitStack() as stack:
         catalog_path = catalog
         if embedded:
-            site, catalog_path = stack.enter_context(_embedded(variant, catalog))
+            site, catalog_path = stack.enter_context(_embedded(VariantName(variant).value, catalog))
         assert site is not None
         try:
             items = _population(personas, catalog_path, sessions, seed)
@@ -126,7 +129,8 @@ def simulate(
                                screenshots=screenshots, playwright_trace=playwright_trace)
         except (ValueError, OSError) as exc:
             raise _fail(str(exc)) from None
-        _run(out, pol, items, config, {"embedded": embedded, "variant": variant if embedded else None},
+        _run(out, pol, items, config, {"embedded": embedded, "variant": VariantName(variant).value if embedded
+                                       else None},
              ray=ray, actors=actors)
     if report:
         _write_report(out)
@@ -215,7 +219,7 @@ def demo(
 
     run_dir = out / datetime.now().strftime("%Y%m%d-%H%M%S")
     typer.echo(f"shop-r1 demo: {sessions} {policy} shoppers on the embedded store, in Chromium -> {run_dir}")
-    simulate(out=run_dir, site=None, embedded=True, variant="a", catalog=None, personas=None, policy=policy,
+    simulate(out=run_dir, site=None, embedded=True, variant=VariantName.a, catalog=None,  # type: ignore[attr-defined] personas=None, policy=policy,
              model=None, base_url=None, temperature=None, max_tokens=None, structured=True, sessions=sessions,
              concurrency=concurrency,
              backend="browser", seed=seed, max_steps=30, screenshots=True, playwright_trace=False, report=True)

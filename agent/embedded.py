@@ -21,27 +21,42 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def embedded_store(variant: str = "a", catalog: str | Path | None = None) -> Iterator[tuple[str, Path]]:
-    """Serve the store (the cached default catalog unless `catalog` is given); yields `(url, catalog_path)`."""
+def embedded_store(variant: str = "a", catalog: str | Path | None = None,
+                   page_delay: float | None = None) -> Iterator[tuple[str, Path]]:
+    """Serve the store (the cached default catalog unless `catalog` is given); yields `(url, catalog_path)`.
+
+    `variant` is any of `sites.store.variants.VARIANT_NAMES`; `page_delay` overrides its page delay in seconds.
+    The shoppers get only the URL: which variant answers there is not theirs to know.
+    """
     from sites.store.defaults import default_catalog
     from sites.store.server import StoreServer
+    from sites.store.variants import get_variant_spec
 
+    get_variant_spec(variant)  # a clear error before anything starts
     path = Path(catalog) if catalog else default_catalog()
-    with StoreServer(path, variant=variant) as server:
+    with StoreServer(path, variant=variant, page_delay=page_delay) as server:
         log.info("embedded store (variant %s) at %s", variant, server.url)
         yield server.url, path
 
 
+def slow_pages(variant: str, delay_s: float | None) -> float | None:
+    """The page delay to serve `variant` with when comparing variants: `delay_s` for a variant that is slow by design
+    (its spec has a delay), None (its own: none) for the others, so that shortening `slow` for a quick test does not
+    slow down the arm it is compared with."""
+    from sites.store.variants import get_variant_spec
+
+    return delay_s if delay_s is not None and get_variant_spec(variant).delay_s > 0 else None
+
+
 class EmbeddedShopEnv(ShopEnv):
-    """A `ShopEnv` on its own local store (layout `variant` "a" or "b", `catalog` or the cached default catalog),
-    served on a free loopback port for as long as the env is open. `site_url` is the store's URL."""
+    """A `ShopEnv` on its own local store (`variant`: one of `sites.store.variants.VARIANT_NAMES`; `catalog` or the
+    cached default catalog), served on a free loopback port for as long as the env is open. `site_url` is the
+    store's URL."""
 
     def __init__(self, backend: Backend = "browser", config: EnvConfig | None = None, *, variant: str = "a",
-                 catalog: str | Path | None = None, **kwargs: Any):
-        if variant not in ("a", "b"):
-            raise ValueError(f"Expect variant 'a' or 'b', actually: {variant!r}")
+                 catalog: str | Path | None = None, page_delay: float | None = None, **kwargs: Any):
         self._store = contextlib.ExitStack()
-        self.site_url, self.catalog = self._store.enter_context(embedded_store(variant, catalog))
+        self.site_url, self.catalog = self._store.enter_context(embedded_store(variant, catalog, page_delay))
         try:
             super().__init__(self.site_url, backend, config, **kwargs)
         except BaseException:

@@ -60,12 +60,15 @@ class Persona(_Frozen):
     persona_id: str = Field(min_length=1, max_length=128)
     name: str = Field(min_length=1, max_length=128)
     description: str = Field(default="", max_length=1000, description="One or two sentences, in the third person.")
-    budget_sensitivity: float = _trait("How much price drives choices.")
-    patience: float = _trait("How many pages they will look at before giving up.")
+    budget_sensitivity: float = _trait("How much price drives choices, and how much a surprise fee at checkout puts "
+                                       "them off.")
+    patience: float = _trait("How many pages they will look at before giving up, how far down a long page they "
+                             "read, how long they wait for a slow page, and whether an extra click is worth it.")
     brand_loyalty: float = _trait("How strongly they stick to `preferred_brands`.")
     review_reading: float = _trait("How much they read ratings and reviews before buying.")
     decisiveness: float = _trait("How quickly they commit to a product.")
-    exploration: float = _trait("How much they browse, refine and compare rather than go straight to a product.")
+    exploration: float = _trait("How much they browse, refine and compare rather than go straight to a product (and "
+                                "try a button that does not say what it does).")
     preferred_brands: tuple[str, ...] = ()
 
     def traits(self) -> dict[str, float]:

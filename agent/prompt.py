@@ -165,6 +165,8 @@ def load_prompt_config(model_dir: str | Path) -> PromptConfig | None:
 class HistoryItem:
     """A previous step: the page it was taken on, the action, and optionally its rationale and why it failed.
 
+    `load_s` is how long that page took to arrive (`Observation.load_s`), when known; it is not part of equality.
+
     `action` may be given as a dict or JSON string; it is parsed with `envs.actions.parse_action`.
 
     >>> HistoryItem("http://shop/", "<html/>", {"type": "terminate"}).action
@@ -176,6 +178,7 @@ class HistoryItem:
     action: Click | TypeAndSubmit | Terminate
     rationale: str | None = None
     error: str | None = None
+    load_s: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "action", parse_action(self.action))

@@ -149,7 +149,7 @@ async def run_session(
                 screenshot=shot, raw_output=resp.raw or None, prompt=resp.prompt, next_url=next_obs.url,
                 recovered=info.get("recovered") or None, usage=resp.usage or None,
             ))
-            history.append(HistoryItem(obs.url, obs.html, action, resp.step.rationale, info["error"]))
+            history.append(HistoryItem(obs.url, obs.html, action, resp.step.rationale, info["error"], obs.load_s))
             obs = next_obs
             if terminated or truncated:
                 final = _save_screenshot(run_dir, session_id, "final", obs.screenshot)

@@ -135,7 +135,7 @@ class AsyncShopEnv:
             raise ConnectionError(f"cannot open the start page {url}: it did not load within "
                                   f"{self.config.timeout_s:g}s") from None
         info["timing_ms"].update(self.driver.last_timing)
-        obs = await self._observe(None, info, starting=True)
+        obs = await self._observe(None, info, starting=True, load_s=self._load_s(info))
         return obs, info
 
     async def step(self, action: Any):
@@ -171,7 +171,7 @@ class AsyncShopEnv:
         except DriverCrashed as exc:
             error = self._fail(info, "browser_crashed", _crash_message(exc))
             await self._recover(info)
-        obs = await self._observe(error, info)
+        obs = await self._observe(error, info, load_s=self._load_s(info))
         # A purchase is a confirmation page the server sent, not a URL a script wrote (history.pushState).
         terminated = bool(self._success.search(obs.url)) and obs.url == self.driver.document_url
         if terminated:
@@ -205,7 +205,16 @@ class AsyncShopEnv:
         await self.driver.recover()
         info["recovered"] = True
 
-    async def _observe(self, error: str | None, info: dict, starting: bool = False) -> Observation:
+    @staticmethod
+    def _load_s(info: dict) -> float | None:
+        """How long the visitor waited for the page: the driver's action and navigation time, in seconds."""
+        timing = info["timing_ms"]
+        if "navigation" not in timing:
+            return None
+        return (timing.get("action", 0.0) + timing["navigation"]) / 1000
+
+    async def _observe(self, error: str | None, info: dict, starting: bool = False,
+                       load_s: float | None = None) -> Observation:
         t0 = time.perf_counter()
         try:
             try:
@@ -240,7 +249,7 @@ class AsyncShopEnv:
         self._obs = Observation(
             url=url, title=page.title, html=page.html,
             elements=tuple(ElementRef(e.name, e.kind) for e in page.elements.values()),
-            screenshot=shot, last_action_error=error,
+            screenshot=shot, last_action_error=error, load_s=load_s,
         )
         return self._obs
 

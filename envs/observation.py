@@ -38,6 +38,9 @@ class Observation:
     elements: tuple[ElementRef, ...]
     screenshot: bytes | None = field(default=None, repr=False)
     last_action_error: str | None = None
+    load_s: float | None = field(default=None, compare=False)
+    """Seconds the visitor waited for this page after acting (the action and the navigation); None when unknown.
+    Not part of equality: the same page is the same observation however long it took."""
 
     @property
     def names(self) -> list[str]:

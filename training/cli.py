@@ -295,7 +295,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
     app.add_typer(model_app, name="model")
     app.command("eval")(eval_command)
-    from . import default_policy, fidelity  # noqa: F401  (add `experiment default-policy` and `fidelity`)
+    # add `experiment default-policy`, `fidelity` and `ux-sensitivity`
+    from . import default_policy, fidelity, ux_sensitivity  # noqa: F401
     from .experiments import experiment_app
 
     app.add_typer(experiment_app, name="experiment")

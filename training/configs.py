@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from trl import GRPOConfig, SFTConfig
 
+from sites.store.variants import VARIANT_NAMES
 from training.lora import LoRAFields
 from training.rewards import RewardConfig
 
@@ -247,7 +248,8 @@ class ShopR1GRPOConfig(GRPOConfig, LoRAFields, RewardFields):  # type: ignore[mi
                           "catalog."},
     )
     online_variant: str = field(
-        default="a", metadata={"help": "Layout variant of the embedded store: 'a' or 'b'.", "choices": ["a", "b"]}
+        default="a", metadata={"help": "Variant of the embedded store: a or b (layouts), or a known-effect variant "
+                                       "(sites/store/variants.py).", "choices": list(VARIANT_NAMES)}
     )
     online_episodes: int = field(
         default=512,
@@ -316,8 +318,9 @@ class ShopR1GRPOConfig(GRPOConfig, LoRAFields, RewardFields):  # type: ignore[mi
                              f"{self.self_certainty_batch_size}")
         if self.online_backend not in ("http", "browser"):
             raise ValueError(f"Expect online_backend 'http' or 'browser', actually: {self.online_backend!r}")
-        if self.online_variant not in ("a", "b"):
-            raise ValueError(f"Expect online_variant 'a' or 'b', actually: {self.online_variant!r}")
+        if self.online_variant not in VARIANT_NAMES:
+            raise ValueError(f"Expect online_variant in {', '.join(VARIANT_NAMES)}, actually: "
+                             f"{self.online_variant!r}")
         if self.online_max_steps < 0:
             raise ValueError(f"Expect online_max_steps (T) >= 0, actually: {self.online_max_steps}")
         if self.online_episodes < 1:

@@ -432,7 +432,9 @@ def _simulate(run_dir: Path, items: Sequence[Any], url: str, preset: ExperimentP
     started = time.perf_counter()
     config = RunConfig(site=url, backend="http", concurrency=preset.concurrency, seed=seed,
                        max_steps=preset.session_max_steps)
-    results = asyncio.run(run_sessions(run_dir, make_policy("scripted"), list(items), config, progress=False,
+    # Reference sessions depend on their seeds alone: a busy machine's slow pages must not make shoppers leave.
+    results = asyncio.run(run_sessions(run_dir, make_policy("scripted", react_to_waits=False), list(items), config,
+                                       progress=False,
                                        extra={"task": "experiment"}))
     info = {"sessions": len(results), "steps": sum(r.steps for r in results),
             "outcomes": dict(sorted(_count(r.outcome for r in results).items())),

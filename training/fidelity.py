@@ -107,7 +107,7 @@ def measure_fidelity(exp: Path, models: dict[str, Path], *, sessions: int = 20, 
             row["next_action"] = evaluate_model(str(model_dir) if model_dir else "scripted", data, split="test",
                                                 temperature=0.6, limit=eval_limit, max_new_tokens=96,
                                                 device="cpu")["metrics"]
-            policies = ([("shipped", make_policy("scripted"))] if model_dir is None else
+            policies = ([("shipped", make_policy("scripted", react_to_waits=False))] if model_dir is None else
                         [(key, make_policy("local", model=str(model_dir), device="cpu", structured=structured))
                          for key, structured in (("shipped", True), ("raw", False))])
             for key, policy in policies:

@@ -19,7 +19,7 @@ __all__ = ["POLICY_NAMES", "Batcher", "Policy", "PolicyRequest", "PolicyResponse
 def make_policy(name: str, **options: Any) -> Policy:
     """Build a policy by name. Options that are None are left at the policy's defaults.
 
-    - scripted: no options.
+    - scripted: the fields of `ScriptedConfig` (e.g. `react_to_waits=False`).
     - openai: `base_url` (one, or several comma-separated), `model`, `api_key`, `temperature`, `max_tokens`,
       `concurrency`, `structured`.
     - local: `model` (a directory; default: the shipped default shopper, `agent.checkpoints`), `device`,
@@ -27,9 +27,10 @@ def make_policy(name: str, **options: Any) -> Policy:
     """
     options = {k: v for k, v in options.items() if v is not None}
     if name == "scripted":
-        from .scripted import ScriptedPolicy
+        from .scripted import ScriptedConfig, ScriptedPolicy
 
-        return ScriptedPolicy()
+        fields = ScriptedConfig.__dataclass_fields__
+        return ScriptedPolicy(ScriptedConfig(**{k: v for k, v in options.items() if k in fields}))
     if name == "openai":
         from .openai_policy import OpenAIPolicy, OpenAIPolicyConfig
 

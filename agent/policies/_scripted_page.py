@@ -118,6 +118,9 @@ class ProductView:
     back: str | None
     reviews_link: str | None
     notices: tuple[str, ...]
+    unnamed: tuple[str, ...] = ()
+    """Buttons beside the product with no text and no label (icons): nobody can tell what they do. Only read when
+    the page has no labelled "Add to Cart" or "Buy Now"."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,10 @@ class PageView:
     continue_link: str | None = None
     place_order: str | None = None
     order_total: float | None = None
+    items_total: float | None = None
+    """At checkout: what the items cost, before anything the order total adds on top."""
+    search_link: str | None = None
+    """A link that leads to search ("Search") on a page without a search box."""
     links: tuple[Choice, ...] = ()
     """Every named clickable, in document order (for recovery on unfamiliar pages)."""
 
@@ -423,9 +430,15 @@ class _Reader:
     def product(self) -> ProductView | None:
         add = self.first_clickable(r"\badd to (cart|basket|bag)\b", name_hint="add_to_cart")
         buy = self.first_clickable(r"\bbuy now\b", name_hint="buy_now")
-        if add is None and buy is None:
-            return None
         h1 = next(self.root.iter("h1"), None) if self.root is not None else None
+        unnamed: tuple[str, ...] = ()
+        if add is None and buy is None:  # a product page whose buy buttons are unlabelled icons?
+            if h1 is None or h1.getparent() is None:
+                return None
+            unnamed = tuple(e.get("name") for e in self.clickables(h1.getparent())
+                            if e.tag == "button" and not _text(e) and not _aria(e) and not e.get("title"))
+            if not unnamed:
+                return None
         title = _text(h1) if h1 is not None else ""
         box = h1.getparent() if h1 is not None else self.root
         brand = None
@@ -487,7 +500,7 @@ class _Reader:
             options=tuple(options), review_stars=tuple(stars), review_titles=tuple(titles), add_to_cart=add,
             buy_now=buy, back=self.first_clickable(r"back to (results|search)", name_hint="back_to_results"),
             reviews_link=self.first_clickable(r"^(see|read|show)?\s*(all\s+)?(customer\s+)?reviews$"),
-            notices=notices,
+            notices=notices, unnamed=unnamed,
         )
 
     def _sections_titled(self, pattern: str) -> list[Any]:
@@ -608,9 +621,12 @@ def _read_page(url: str, html: str, kind_items: tuple[tuple[str, str], ...]) -> 
                 break
         m = re.search(r"subtotal[^$]*(\$[\d,.]+)", body, re.I)
         cart_total = parse_price(m.group(1))[0] if m else None
+    items_total = None
     if kind == "checkout":
         m = re.search(r"(?:order )?total[^$]*(\$[\d,.]+)", body, re.I)
         order_total = parse_price(m.group(1))[0] if m else None
+        m = re.search(r"\b(?:items\s*\(\d+\)|subtotal)\s*:?\s*(\$[\d,.]+)", body, re.I)
+        items_total = parse_price(m.group(1))[0] if m else None
     continue_link = r.first_clickable(r"continue shopping|keep shopping")
     next_page = None
     for nav in r.containers(r"paginat|pages"):
@@ -620,6 +636,9 @@ def _read_page(url: str, html: str, kind_items: tuple[tuple[str, str], ...]) -> 
     if next_page is None:
         next_page = r.first_clickable(r"^(next|next page)\W*$", name_hint="pagination.next")
     links = tuple(Choice(e.get("name"), _text(e) or _aria(e)) for e in r.clickables())
+    search_link = None
+    if search_input is None:
+        search_link = next((c.name for c in links if re.fullmatch(r"(search|find products?)\W*", c.text, re.I)), None)
     return PageView(
         kind=kind, url=url, title=title, heading=heading, search_input=search_input, search_value=search_value,
         home_link=home, cart_link=cart, cart_count=count, departments=r.departments(),
@@ -627,7 +646,8 @@ def _read_page(url: str, html: str, kind_items: tuple[tuple[str, str], ...]) -> 
         facets=facets, price_max_input=price_max_input, sorts=sorts, current_sort=current_sort,
         active_filters=r.active_filters(), next_page=next_page, product=product if kind == "product" else None,
         cart_items=cart_items, cart_total=cart_total, checkout_link=checkout_link, continue_link=continue_link,
-        place_order=place_order, order_total=order_total, links=links,
+        place_order=place_order, order_total=order_total, items_total=items_total, search_link=search_link,
+        links=links,
     )
 
 

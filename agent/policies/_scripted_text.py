@@ -422,6 +422,26 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
         "Everything is in order: {total}, paid on delivery. I'll place the order.",
         "Looks good. Placing my order for {total}.",
     ),
+    "surcharge": (
+        "Checkout adds {extra} I wasn't told about, making it {total}. That's not what I agreed to; I'm leaving.",
+        "A surprise fee of {extra} at the last step? I won't pay {total} for this. I'll stop here.",
+    ),
+    "slow_page": (
+        "This site is so slow; that page took {wait} seconds. I don't have time for this.",
+        "Waiting {wait} seconds for every page is too much. I'll shop somewhere faster.",
+    ),
+    "find_search": (
+        "There's no search box here, so I'll click Search to get to one.",
+        "I need to search again; the box isn't on this page, so I follow the Search link.",
+    ),
+    "try_unnamed": (
+        "I can't see an Add to Cart button for the {title}, only unlabeled buttons. I'll try the first one.",
+        "Nothing here says how to buy the {title}; maybe this unlabeled button adds it to my cart.",
+    ),
+    "cannot_buy": (
+        "I can't tell how to buy the {title} here: the buttons don't say what they do. I give up.",
+        "There's no clear way to add the {title} to my cart, so I'll leave.",
+    ),
     "hesitate_checkout": (
         "Now that I see the total of {total}, I'm getting cold feet. I'll stop here.",
         "I'm not ready to commit after all. Leaving.",

@@ -14,6 +14,13 @@ the options it wants, compares a few products when it is indecisive, and buys th
 is impulsive). It re-searches when results are poor, paginates when patient, abandons a cart now and then, recovers
 from failed actions, and leaves (`terminate`) when nothing fits or its patience (a step budget) runs out.
 
+It also reacts to how the store treats it, as people do (`_scripted_traits`, driven by the same persona traits):
+it reads a page from the top and reads less of a long page when impatient (attention); a page that keeps it waiting
+over a second may make it leave (patience in seconds); an extra click to reach the search box may make it stop
+searching (effort cost); a fee that first appears at checkout may make it abandon (price sensitivity); and when it
+cannot find how to buy (unnamed icon buttons) it tries one once if curious, else gives up. On the default store none
+of these fire, and they draw from a side generator, so the shopper's choices there are what they were.
+
 Randomness comes only from `rng`; `ScriptedPolicy` derives it from `(request.seed, request.step)`, so a run is
 reproducible. Rationales are first-person, name the product, price, rating, brand or filter that drove the action,
 and are drawn from several templates per situation.
@@ -59,6 +66,14 @@ from ._scripted_page import (
     same_label,
 )
 from ._scripted_text import money, query_variants, read_intent, relevance, say, short_title, typo
+from ._scripted_traits import (
+    attention_span,
+    leave_after_surcharge,
+    leave_after_wait,
+    side_rng,
+    take_detour,
+    try_unnamed_button,
+)
 from .base import Policy, PolicyRequest, PolicyResponse
 
 __all__ = ["ScriptedConfig", "ScriptedPolicy", "decide", "label", "step_rng"]
@@ -87,6 +102,10 @@ class ScriptedConfig:
                                                                   "(1 - decisiveness)^2)."})
     refine_rate: float = field(default=1.0, metadata={"help": "Scales every refine/sort probability."})
     aside_rate: float = field(default=0.15, metadata={"help": "Chance of a persona aside in a rationale."})
+    react_to_waits: bool = field(
+        default=True, metadata={"help": "Leave a site that keeps the shopper waiting (`_scripted_traits`). Off, a "
+                                        "session depends on its seed alone, never on the clock: for reference data "
+                                        "recorded on a busy machine, where the simulator, not the store, is slow."})
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_patience_steps <= self.max_patience_steps <= self.hard_max_steps:
@@ -223,6 +242,8 @@ class _Shopper:
         self.max_pages = 1 + round(2 * persona.patience * persona.exploration)
         self.min_rating = 3.0 + 1.3 * persona.review_reading
         self.favourites = tuple(b for b in ((self.want.brand,) if self.want.brand else ()) + persona.preferred_brands)
+        self.results_read, self.reviews_read = attention_span(persona)
+        self.load_s = observation.load_s
         self.mem = self._remember()
 
     # ------------------------------------------------------------------------------------------------- memory
@@ -343,7 +364,7 @@ class _Shopper:
             if group is not None and option_choice(group, value) is None:
                 return _Judgement(False, 0.0, "missing_option", {"value": value})
         if self.p.review_reading >= 0.4:
-            stars = pv.review_stars
+            stars = pv.review_stars[:self.reviews_read]
             low_rating = pv.rating is not None and (pv.reviews or 0) >= 3 and pv.rating < self.min_rating
             low_reviews = (len(stars) >= 3 and statistics.mean(stars) < self.min_rating - 0.4
                            and (pv.rating is None or pv.rating < 4.3))
@@ -388,9 +409,12 @@ class _Shopper:
         return kind, text
 
     def search(self, situation: str, **facts: object) -> tuple[str, Action] | None:
-        """Type a query into the search box, or None when there is no box or no new query."""
+        """Type a query into the search box, or None when there is no box or no new query.
+
+        Without a box on the page, a link to search may be taken instead (an extra click: `take_detour`).
+        """
         if self.page.search_input is None:
-            return None
+            return self._detour_to_search()
         q = self.next_query()
         if q is None:
             return None
@@ -399,6 +423,15 @@ class _Shopper:
             situation = "search_brand"
             facts["brand"] = self.want.brand
         return self.type(self.say(situation, query=text, **facts), self.page.search_input, text)
+
+    def _detour_to_search(self) -> tuple[str, Action] | None:
+        """Click the page's "Search" link to reach the box, if worth the extra click to this persona; else None."""
+        link = self.page.search_link
+        if link is None or self.steps_left <= 2 or (self.mem.searches and self.next_query() is None):
+            return None
+        if side_rng(self.rng, "detour").random() >= take_detour(self.p):
+            return None
+        return self.click(self.say("find_search"), link)
 
     # ------------------------------------------------------------------------------------------------- decide
     def decide(self) -> tuple[str, Action]:
@@ -425,6 +458,10 @@ class _Shopper:
             if page.kind == "checkout" and page.place_order:
                 return self.click(self.say("place_order", total=money(page.order_total)), page.place_order)
             return self.terminate(self.say("out_of_patience"))
+        previous = self.history[-1].load_s if self.history else None
+        wait_risk = leave_after_wait(self.p, self.load_s, previous) if self.cfg.react_to_waits else 0.0
+        if page.kind != "order" and wait_risk > 0 and side_rng(self.rng, "wait").random() < wait_risk:
+            return self.terminate(self.say("slow_page", wait=f"{self.load_s:.1f}"))
         last = self.history[-1] if self.history else None
         if last is not None and last.error and page.kind not in ("cart", "checkout", "order"):
             return self.recover(last.error)
@@ -473,8 +510,9 @@ class _Shopper:
 
     def on_results(self) -> tuple[str, Action]:
         page, mem, p = self.page, self.mem, self.p
-        ref = _median([c.price_min for c in page.cards])
-        judged = [(c, self._judge_card(c, ref)) for c in page.cards]
+        cards = page.cards[:self.results_read]  # read from the top, as far as attention goes
+        ref = _median([c.price_min for c in cards])
+        judged = [(c, self._judge_card(c, ref)) for c in cards]
         fits = [(c, j) for c, j in judged if j.fit]
         unseen = [(c, j) for c, j in fits if _key(c.title) not in mem.viewed]
         # products already looked at that fit: candidates to come back to, scored like the others on this page
@@ -489,7 +527,7 @@ class _Shopper:
                                            reason=self._reason(card, fits)), card.name)
             return self.terminate(self.say("out_of_patience", aside=self.aside("impatient")))
 
-        if page.no_results or not page.cards:
+        if page.no_results or not cards:
             old = page.search_value or (mem.searches[-1] if mem.searches else "that")
             if len(mem.searches) < self.max_searches and self.steps_left > 2:
                 step = self.search("search_empty", old=old)
@@ -668,6 +706,8 @@ class _Shopper:
         walk_away = self.cfg.walk_away_rate * (1 - p.decisiveness) ** 2 + (0.25 if self.want.department else 0.0)
         if not mem.added and self.rng.random() < walk_away:
             return self.terminate(self.say("walk_away", title=title, price=money(pv.price_min)))
+        if pv.add_to_cart is None and pv.buy_now is None and pv.unnamed:
+            return self._press_unnamed(pv)
         kind = "decide_after_compare" if deferred or fit_views_before > 0 else "add_to_cart"
         impulse = 0.05 + max(0.0, p.decisiveness - 0.5) * 1.4 * (1 - 0.5 * p.review_reading)
         if pv.buy_now and (pv.add_to_cart is None or (kind == "add_to_cart" and self.rng.random() < impulse)):
@@ -676,6 +716,22 @@ class _Shopper:
             return self.click(self.say(kind, title=title, facts=facts, aside=self.aside(*self._habits(pv.brand))),
                               pv.add_to_cart)
         return self._leave_product("back_to_results", {})
+
+    def _press_unnamed(self, pv: ProductView) -> tuple[str, Action]:
+        """No labelled way to buy: press an unnamed button once if curious enough (`try_unnamed_button`), else leave."""
+        title = short_title(pv.title)
+        if not self._pressed_unnamed() and side_rng(self.rng, "unnamed").random() < try_unnamed_button(self.p):
+            return self.click(self.say("try_unnamed", title=title), pv.unnamed[0])
+        return self.terminate(self.say("cannot_buy", title=title))
+
+    def _pressed_unnamed(self) -> bool:
+        """Whether this session has already pressed an unnamed button on a product page."""
+        for h in self.history:
+            if isinstance(h.action, Click):
+                past = read_page(h.url, h.observation, kinds_from_html(h.observation)).product
+                if past is not None and h.action.name in past.unnamed:
+                    return True
+        return False
 
     def _leave_product(self, reason: str, facts: dict[str, str]) -> tuple[str, Action]:
         pv = self.page.product
@@ -726,9 +782,10 @@ class _Shopper:
             parts.append(f"{pv.rating:g} stars from {pv.reviews or 0:,} ratings")
         if self._brand_bonus(pv.brand) >= 0.4:
             parts.append(f"made by {pv.brand}")
-        if self.p.review_reading >= 0.6 and pv.review_stars:
-            good = sum(1 for s in pv.review_stars if s >= 4)
-            parts.append(f"{good} of the {len(pv.review_stars)} reviews I read are positive")
+        stars = pv.review_stars[:self.reviews_read]
+        if self.p.review_reading >= 0.6 and stars:
+            good = sum(1 for s in stars if s >= 4)
+            parts.append(f"{good} of the {len(stars)} reviews I read are positive")
         return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
 
     def on_cart(self) -> tuple[str, Action]:
@@ -755,6 +812,10 @@ class _Shopper:
         page, p = self.page, self.p
         if page.place_order is None:
             return self.on_other()
+        items, total = page.items_total, page.order_total
+        if items and total and total > items:  # something on top of the items, first shown here
+            if side_rng(self.rng, "surcharge").random() < leave_after_surcharge(p, total / items - 1):
+                return self.terminate(self.say("surcharge", extra=money(total - items), total=money(total)))
         hesitate = 0.03 * (1 - p.decisiveness)
         if self.want.max_price and page.order_total and page.order_total > self.want.max_price * 1.05:
             hesitate += 0.5 * p.budget_sensitivity

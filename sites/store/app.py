@@ -41,6 +41,7 @@ from .state import StateStore
 from .web import (
     MAX_QUERY_CHARS,
     STATIC_DIR,
+    DelayMiddleware,
     PageError,
     SessionMiddleware,
     get_variant_spec,
@@ -138,18 +139,20 @@ def close_app(app: FastAPI) -> None:
 
 
 def create_app(catalog_path: str | Path, variant: str = "a", state_path: str | Path | None = None,
-               analytics_access: str = "open", analytics_token: str | None = None) -> FastAPI:
-    """The store app for one catalog and one layout variant.
+               analytics_access: str = "open", analytics_token: str | None = None,
+               page_delay: float | None = None) -> FastAPI:
+    """The store app for one catalog and one variant (`sites.store.variants`: a, b, or a known-effect variant).
 
     The catalog is opened (read-only) here and shared; departments and featured products are computed once.
     `state_path` is a SQLite file for sessions, carts, orders and analytics; None keeps them in memory.
     `analytics_access` is 'open', 'token' (needs `analytics_token`) or 'off': who may read /api/analytics
     (`analytics_api.access_mode` picks it from the listening host).
+    `page_delay` overrides the variant's page delay in seconds (`slow` answers 1.5 s later; tests use less).
     """
     if analytics_access not in ("open", "token", "off") or (analytics_access == "token") != bool(analytics_token):
         raise ValueError("Expect analytics_access 'open' or 'off' without a token, or 'token' with one; actually: "
                          f"{analytics_access!r} with {'a' if analytics_token else 'no'} token")
-    spec = get_variant_spec(variant)
+    spec = get_variant_spec(variant, delay_s=page_delay)
     catalog = Catalog(catalog_path)
     store = StateStore(state_path)
     analytics = Analytics(state_path)
@@ -185,5 +188,6 @@ def create_app(catalog_path: str | Path, variant: str = "a", state_path: str | P
     }
     for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
+    app.add_middleware(DelayMiddleware)
     app.add_middleware(SessionMiddleware)
     return app

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
+
+from .variants import VariantName
 
 app = typer.Typer(help="The local WebShop-style store: build a catalog, import WebShop data, serve it.",
                   no_args_is_help=True)
@@ -41,7 +43,12 @@ def serve(
     db: Annotated[Path | None, typer.Option(help="Catalog database; default: a cached default catalog.")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 = a free one).")] = 8000,
-    variant: Annotated[Literal["a", "b"], typer.Option(help="Layout variant for A/B tests.")] = "a",
+    variant: Annotated[VariantName, typer.Option(
+        help="Store variant: a and b are two layouts; the others are a with one change known to hurt shoppers "
+             "(see sites/store/variants.py).")] = VariantName.a,  # type: ignore[attr-defined]
+    page_delay: Annotated[float | None, typer.Option(
+        min=0, max=60, help="Seconds every page waits before answering; default: the variant's (1.5 with slow, "
+                            "else 0).")] = None,
     state: Annotated[Path | None, typer.Option(
         help="SQLite file (WAL) that keeps sessions, carts, orders and analytics across restarts and crashes; "
              "default: in memory, lost when the server stops.")] = None,
@@ -54,5 +61,5 @@ def serve(
     from .defaults import default_catalog
     from .server import serve_forever
 
-    serve_forever(db or default_catalog(), host=host, port=port, variant=variant, state_path=state,
-                  analytics_token=analytics_token)
+    serve_forever(db or default_catalog(), host=host, port=port, variant=variant.value, state_path=state,
+                  analytics_token=analytics_token, page_delay=page_delay)

@@ -25,10 +25,12 @@ class StoreServer:
     """
 
     def __init__(self, db_path: str | Path, variant: str = "a", host: str = "127.0.0.1", port: int = 0,
-                 state_path: str | Path | None = None, log_level: str = "warning", analytics_token: str | None = None):
+                 state_path: str | Path | None = None, log_level: str = "warning", analytics_token: str | None = None,
+                 page_delay: float | None = None):
         self.db_path = Path(db_path)
         self.analytics_token = analytics_token
         self.variant = variant
+        self.page_delay = page_delay
         self.host = host
         self.port = port
         self.state_path = state_path
@@ -56,7 +58,7 @@ class StoreServer:
             return self
         self._app = create_app(self.db_path, variant=self.variant, state_path=self.state_path,
                                analytics_access=access_mode(self.host, self.analytics_token),
-                               analytics_token=self.analytics_token)
+                               analytics_token=self.analytics_token, page_delay=self.page_delay)
         self._http = ThreadedServer(self._app, self.host, self.port, self.log_level, name="store server")
         try:
             self._http.start(timeout)
@@ -83,7 +85,8 @@ class StoreServer:
 
 
 def serve_forever(db_path: str | Path, host: str = "127.0.0.1", port: int = 8000, variant: str = "a",
-                  state_path: str | Path | None = None, analytics_token: str | None = None) -> None:
+                  state_path: str | Path | None = None, analytics_token: str | None = None,
+                  page_delay: float | None = None) -> None:
     """Serve the store in the foreground until interrupted (Ctrl-C). Binds only to `host`.
 
     Beyond loopback the analytics API needs `analytics_token` (and is off without one).
@@ -92,7 +95,7 @@ def serve_forever(db_path: str | Path, host: str = "127.0.0.1", port: int = 8000
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     access = access_mode(host, analytics_token)
     app = create_app(db_path, variant=variant, state_path=state_path, analytics_access=access,
-                     analytics_token=analytics_token)
+                     analytics_token=analytics_token, page_delay=page_delay)
     log.info("store (variant %s) serving %s at http://%s:%d; state %s; analytics API %s", variant, db_path, host, port,
              state_path or "in memory (lost on exit)", access)
     try:

@@ -106,6 +106,11 @@ class Order:
     def item_count(self) -> int:
         return sum(line.quantity for line in self.lines)
 
+    @property
+    def fee(self) -> float:
+        """What the total charges beyond the items (a checkout fee; 0.0 in most variants)."""
+        return round(self.total - sum(line.line_total for line in self.lines), 2)
+
 
 def _options_key(options: dict[str, str]) -> str:
     return json.dumps(dict(sorted(options.items())), ensure_ascii=False)
@@ -283,10 +288,12 @@ class StateStore:
     # -- orders ------------------------------------------------------------------------------------------------------
 
     def place_order(self, sid: str, variant: str, shipping: dict[str, str],
-                    describe: Callable[[CartLine], OrderLine | None]) -> Order | None:
+                    describe: Callable[[CartLine], OrderLine | None],
+                    fee: Callable[[float], float] = lambda subtotal: 0.0) -> Order | None:
         """Turn the session's cart into an order and empty the cart, atomically. None when the cart is empty.
 
-        `describe` prices one line from the catalog (None drops a line whose product vanished).
+        `describe` prices one line from the catalog (None drops a line whose product vanished); `fee` is what the
+        order charges on top of a subtotal (the total includes it).
         """
         with self._lock:
             rows = self._conn.execute(
@@ -295,9 +302,10 @@ class StateStore:
             lines = [line for line in lines if line is not None]
             if not lines:
                 return None
+            subtotal = round(sum(line.line_total for line in lines), 2)
             order = Order(order_id=f"{time.strftime('%Y%m%d')}-{secrets.token_hex(5).upper()}", created=time.time(),
                           variant=variant, shipping=dict(shipping), lines=lines,
-                          total=round(sum(line.line_total for line in lines), 2))
+                          total=round(subtotal + fee(subtotal), 2))
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.execute(

@@ -1,16 +1,16 @@
-"""Plumbing shared by the store's routers: layout variants, templates, dependencies, sessions and safe URLs."""
+"""Plumbing shared by the store's routers: the variant dependency, templates, dependencies, sessions and safe URLs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote, quote_from_bytes, urlencode, urlsplit
 
 import jinja2
@@ -24,6 +24,9 @@ from .analytics import Analytics
 from .catalog import Catalog
 from .models import Product, SortKey
 from .state import StateStore
+from .variants import VARIANTS as VARIANTS  # re-exported: variants are defined in `variants`
+from .variants import Variant
+from .variants import get_variant_spec as get_variant_spec
 
 log = logging.getLogger(__name__)
 
@@ -36,39 +39,6 @@ SESSION_COOKIE = "shop_sid"
 _SID_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 MAX_QUERY_CHARS = 500  # longer search text is cut before it reaches the search engine and the page
 MAX_ASIN_CHARS = 64
-
-
-# -- layout variants ----------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Variant:
-    """One layout of the store, as a UX team would A/B test it. Both are complete, working shops."""
-
-    name: Literal["a", "b"]
-    filters: Literal["sidebar", "topbar"]  # where the refinements sit on the results page
-    results: Literal["list", "grid"]  # one wide row per result, or a dense card grid
-    per_page: int  # results per page
-    buy_now_label: str
-    buy_now_position: Literal["after_add_to_cart", "above_options"]
-    description: str
-
-
-VARIANTS: dict[str, Variant] = {
-    "a": Variant(name="a", filters="sidebar", results="list", per_page=10, buy_now_label="Buy Now",
-                 buy_now_position="after_add_to_cart",
-                 description="Refinements in a left sidebar; 10 results per page as a list with feature bullets; "
-                             "'Buy Now' under 'Add to Cart', buying the chosen quantity."),
-    "b": Variant(name="b", filters="topbar", results="grid", per_page=20, buy_now_label="Buy now — fast checkout",
-                 buy_now_position="above_options",
-                 description="Refinements in a bar above the results; 20 results per page as a compact card grid; "
-                             "'Buy now — fast checkout' above the options, buying one."),
-}
-
-
-def get_variant_spec(name: str) -> Variant:
-    if name not in VARIANTS:
-        raise ValueError(f"expected variant 'a' or 'b', got {name!r}")
-    return VARIANTS[name]
 
 
 class PageError(HTTPException):
@@ -202,6 +172,25 @@ class SessionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class DelayMiddleware:
+    """Answers every page `app.state.variant.delay_s` seconds later (the `slow` variant); assets and the API at once.
+
+    The wait is an `asyncio.sleep`: other visitors are served meanwhile, as on a slow backend.
+    """
+
+    _UNDELAYED = ("/static/", "/img/", "/api/")
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            delay = scope["app"].state.variant.delay_s
+            if delay > 0 and not scope.get("path", "").startswith(self._UNDELAYED):
+                await asyncio.sleep(delay)
+        await self.app(scope, receive, send)
 
 
 # -- URLs ---------------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from agent.abtest import _default_items, abtest, abtest_command, compare_runs, f
 from agent.persona import Intent, PersonaIntent, sample_personas
 from agent.session import RunConfig
 from agent.stats import Interval, diff_interval, mean_interval, t_quantile, welch_interval, wilson_interval, z_value
+from sites.store.variants import VARIANT_NAMES, VariantName
 
 Z = 1.959963984540054
 
@@ -201,3 +202,89 @@ def test_abtest_command_bad_input(tmp_path, capsys):
         assert exc.value.exit_code == 2
     err = capsys.readouterr().err
     assert err.count("ERROR") == 3 and "no-such-policy" in err and not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------- paired
+def test_abtest_pairs_the_sessions(store_a, store_b, tmp_path):
+    """The BuyFirst shopper buys on a in 3 of 4 sessions and never on b: 3 discordant pairs, all A-only."""
+    config = RunConfig(site="unused", backend="http", concurrency=2, seed=11, max_steps=8)
+    result = abtest(store_a.url + "/", store_b.url + "/", BuyFirstPolicy, _items(), config, tmp_path)
+    paired = result.paired
+    assert paired is not None and paired.pairs == 4
+    assert paired.conversion_table == {"both": 0, "a_only": 3, "b_only": 0, "neither": 1}
+    assert paired.conversion.p_value == 0.25 and not paired.conversion.detected  # 2 · (1/2)^3: too few pairs
+    assert paired.conversion.diff.estimate == pytest.approx(-0.75)
+    assert paired.conversion.diff.method == "newcombe-paired"
+    assert paired.conversion.unpaired_diff == result.conversion_diff
+    # Connor: (1.96·sqrt(.75) + 0.8416·sqrt(.75 - .5625))² / .5625 = 7.56 -> 8 pairs
+    assert paired.conversion.sessions_needed == 8
+    # Steps per session: 4 on a where it buys (search, open, buy now, place order), 3 on b (search, open, leave);
+    # the session that finds nothing ends after 2 steps on both.
+    assert paired.steps.diff.estimate == pytest.approx(-0.75) and paired.steps.diff.method == "paired-t"
+    assert paired.searches.diff.estimate == 0.0 and paired.searches.sessions_needed is None
+    assert paired.seconds.diff.estimate is not None
+    text = format_abtest(result)
+    assert "Paired comparison (4 pairs" in text and "McNemar" in text and "A only 3" in text
+    saved = json.loads((tmp_path / "abtest.json").read_text())
+    assert saved["paired"]["conversion"]["p_value"] == 0.25
+
+
+def test_abtest_on_embedded_variants(store_db, tmp_path, monkeypatch, capsys):
+    """--variant-a/--variant-b serve the variants in-process; the shopper meets unlabeled buttons only on the page."""
+    import agent.policies
+    from agent.persona import save_persona_intents
+
+    monkeypatch.setattr(agent.policies, "make_policy", lambda name, **kw: BuyFirstPolicy())
+    save_persona_intents(tmp_path / "people.jsonl", _items())
+    abtest_command(variant_a=VariantName("a"), variant_b=VariantName("unlabeled-buttons"), sessions=4,
+                   policy="buy-first", concurrency=2, backend="http", seed=11, out=tmp_path / "ab", catalog=store_db,
+                   personas=tmp_path / "people.jsonl", max_steps=8)
+    tmp_path = tmp_path / "ab"
+    out = capsys.readouterr().out
+    saved = json.loads((tmp_path / "abtest.json").read_text())
+    assert (saved["a"]["variant"], saved["b"]["variant"]) == ("a", "unlabeled-buttons")
+    assert saved["a"]["purchases"] > 0 and saved["b"]["purchases"] == 0, "no named Buy Now button on b"
+    assert "unlabeled-buttons" in out and "Paired comparison" in out
+    for arm in ("a", "b"):  # the shoppers were given a URL, never the variant's name
+        run = (tmp_path / arm / "run.json").read_text()
+        assert "unlabeled" not in run and saved[arm]["site"].startswith("http://127.0.0.1:")
+
+
+def test_abtest_command_wants_one_site_per_arm(tmp_path):
+    cases = [({"a": "http://x/", "variant_a": VariantName("a"), "b": "http://y/"}, "both"),
+             ({"b": "http://y/"}, "neither")]
+    for case, word in cases:
+        with pytest.raises(typer.BadParameter, match=f"Expect exactly one of --a URL or --variant-a NAME, actually: "
+                                                      f"{word}"):
+            abtest_command(sessions=1, backend="http", out=tmp_path / "out", **case)
+
+
+def test_abtest_help_lists_every_variant():
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    out = CliRunner().invoke(app, ["abtest", "--help"], env={"COLUMNS": "250"}).output
+    for name in VARIANT_NAMES:
+        assert name in out, name
+    simulate_help = CliRunner().invoke(app, ["simulate", "--help"], env={"COLUMNS": "250"}).output
+    assert "price-shock" in simulate_help
+
+
+def test_aa_run_shows_no_effect(store_a, store_db, tmp_path):
+    """A real A/A test: the scripted shopper on two servers of variant a. It is deterministic per seed, so every pair
+    ends the same way: no discordant pair, McNemar p = 1, and every paired interval covers 0."""
+    from agent.policies.scripted import ScriptedPolicy
+    from sites.store.server import StoreServer
+
+    items = _default_items(8, 0, store_db)
+    config = RunConfig(site="unused", backend="http", concurrency=4, seed=3, max_steps=30)
+    with StoreServer(store_db, variant="a") as twin:
+        result = abtest(store_a.url + "/", twin.url + "/", ScriptedPolicy, items, config, tmp_path)
+    paired = result.paired
+    assert paired is not None and paired.pairs == 8
+    assert paired.conversion_table["a_only"] == paired.conversion_table["b_only"] == 0
+    assert paired.conversion.p_value == 1.0 and not paired.conversion.detected
+    for metric in (paired.conversion, paired.steps, paired.searches):
+        assert metric.diff.estimate == 0 and not metric.detected
+    assert result.conversion_diff.low <= 0 <= result.conversion_diff.high

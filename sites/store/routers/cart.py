@@ -180,9 +180,11 @@ def cart_remove(request: Request, state: StateDep, sid: SidDep, form: FormDep) -
 def render_checkout(request: Request, catalog: Catalog, state: Any, sid: str, values: dict[str, str],
                     errors: list[str] | None = None, status_code: int = 200) -> HTMLResponse:
     view = cart_view(catalog, state.cart(sid))
+    fee = request.app.state.variant.checkout_fee(view["subtotal"])
     fields = [{"name": n, "label": label, "value": values.get(n, ""), "autocomplete": ac}
               for n, label, _default, ac in SHIPPING_FIELDS]
-    return render(request, "checkout.html", status_code=status_code, **view, fields=fields, errors=errors or [])
+    return render(request, "checkout.html", status_code=status_code, **view, fee=fee, fields=fields,
+                  errors=errors or [])
 
 
 @router.api_route("/checkout", methods=["GET", "HEAD"], response_class=HTMLResponse, name="checkout")
@@ -212,7 +214,7 @@ def place_order(request: Request, catalog: CatalogDep, state: StateDep, variant:
         return OrderLine(asin=product.asin, title=product.title, options=view["options"], quantity=line.quantity,
                          unit_price=product.price_min)
 
-    order = state.place_order(sid, variant.name, values, freeze)
+    order = state.place_order(sid, variant.name, values, freeze, variant.checkout_fee)
     if order is None:
         track(request, "error", {"status": 400, "action": "checkout"})
         return render_checkout(request, catalog, state, sid, values, status_code=400,

@@ -137,7 +137,9 @@ def search(
         price_min, price_max = price_max, price_min
     params: dict[str, Any] = {"q": q, "department": department, "brand": brand, "price_min": price_min,
                               "price_max": price_max, "min_rating": min_rating, "sort": sort, "page": page}
-    result: SearchPage = catalog.search(SearchQuery(**params, per_page=variant.per_page))
+    # The page always shows the sort the visitor chose; a variant may order "relevance" by another key.
+    ordered_by = variant.relevance_order if sort == "relevance" else sort
+    result: SearchPage = catalog.search(SearchQuery(**{**params, "sort": ordered_by}, per_page=variant.per_page))
 
     if request.method == "GET":  # HEAD is not a visit
         event, extra = _classify(state.swap_memo(sid, "search", json.dumps(params)), params)
