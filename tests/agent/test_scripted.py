@@ -468,8 +468,8 @@ def simulate(url: str, items: list[PersonaIntent], out: Path, backend: str = "ht
 
 @pytest.mark.slow
 def test_behaviour_statistics_on_the_store(store, catalog: Path, tmp_path: Path) -> None:
-    traces, seconds = simulate(store.url, catalog_items(catalog, 100), tmp_path / "run")
-    assert len(traces) == 100 and seconds < 30, seconds
+    traces, _ = simulate(store.url, catalog_items(catalog, 100), tmp_path / "run")  # speed: benchmarks/bench_agent.py
+    assert len(traces) == 100
     outcomes = Counter(t.outcome for t in traces)
     assert set(outcomes) <= {"purchase", "terminate"}, outcomes  # every session ends by choice
     assert 0.35 <= outcomes["purchase"] / 100 <= 0.70, outcomes
