@@ -58,7 +58,8 @@ SMOKE_DEFAULT_POLICY = dataclasses.replace(
 
 SMOLLM2_POLICY = ExperimentPreset(
     name="smollm2", train_sessions=240, test_sessions=30, session_max_steps=30, max_context_tokens=2048,
-    model_preset="smollm2-135m-instruct", lora_r=16, bf16=True, gradient_checkpointing=False, rl_rationales=True,
+    model_preset="smollm2-135m-instruct", lora_r=16, bf16=True, gradient_checkpointing=False,
+    rl_gradient_checkpointing=True, rl_rationales=True,
     sft_rows="steps", sft_steps=160, sft_batch_size=1,
     sft_max_length=2560, sft_learning_rate=3e-4, rl_steps=3, num_generations=4, rl_batch_size=4,
     max_completion_length=96, max_prompt_length=2560, rl_learning_rate=5e-5, online_steps=0, eval_limit=64,

@@ -106,6 +106,10 @@ class ExperimentPreset:
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast in training (on CPU: use_cpu)."})
     gradient_checkpointing: bool = field(default=False, metadata={
         "help": "Recompute activations in backward: SmolLM2 SFT on 3.5k-token sessions takes ~17 GB without it."})
+    rl_gradient_checkpointing: bool | None = field(default=None, metadata={
+        "help": "Gradient checkpointing of the GRPO stages alone (None: as `gradient_checkpointing`): GRPO holds G "
+                "sequences' logits over the whole vocabulary at once, and SmolLM2 GRPO at 2.5k-token prompts and "
+                "G = 4 without it ran past 24 GB."})
     rl_rationales: bool = field(default=False, metadata={
         "help": "RL prompts show previous rationales (`training.data.DataConfig.rl_rationales`); the paper's: no."})
     persona: bool = field(default=True, metadata={
@@ -549,6 +553,8 @@ def _stage_overrides(ctx: _Context, spec: ModelSpec, seed: int, parent_dir: Path
     if spec.stage == "sft":
         return {**common, "max_steps": p.sft_steps, "per_device_train_batch_size": p.sft_batch_size,
                 "max_length": p.sft_max_length, "learning_rate": p.sft_learning_rate}
+    if p.rl_gradient_checkpointing is not None:
+        common["gradient_checkpointing"] = p.rl_gradient_checkpointing
     rl = {**common, "max_steps": p.rl_steps, "num_generations": p.num_generations,
           "per_device_train_batch_size": p.rl_batch_size, "max_completion_length": p.max_completion_length,
           "max_prompt_length": p.max_prompt_length, "learning_rate": p.rl_learning_rate,
