@@ -13,8 +13,8 @@ a `save_pretrained` directory once into the cache (`$SHOP_R1_CACHE`, else `~/.ca
 - `shop_r1_prompt.json`: the prompt layout and page budget sized for this model (`BaseSpec.prompt`).
 
 A directory is keyed by the GGUF file's size and SHA-256 (`source.json`), so a different file is converted again,
-while the same wheel installed in two virtual environments shares one conversion; a conversion interrupted half-way never leaves a directory that looks finished (written to a staging
-directory, then renamed).
+while the same wheel installed in two virtual environments shares one conversion; a conversion interrupted half-way
+never leaves a directory that looks finished (written to a staging directory, then renamed).
 
 Trained adapters (LoRA) record the base by its registry name (`BASE_NAME_FILE`), so a shipped adapter of a few MB
 loads on any machine where the wheel is installed; `resolve_base` turns a name or a directory into a directory.
