@@ -184,7 +184,8 @@ def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str 
     export_checkpoint(trained["model"]["dir"], dest)
     fidelity = measure_fidelity(exp, {"default shopper (this checkpoint)": dest, **(compare or {})},
                                 sessions=spec.realism_sessions or 1, validity_steps=validity_steps,
-                                eval_limit=spec.eval_limit, free_text=free_text, catalog=catalog)
+                                eval_limit=spec.eval_limit, free_text=free_text, catalog=catalog,
+                                max_steps=spec.realism_max_steps)
     recipe = {
         "command": COMMAND + f" --preset {spec.name}",
         "recipe": "SFT -> offline GRPO (Shop-R1 reward: format + hierarchical action + DARS, α·s(r))"
