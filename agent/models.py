@@ -381,9 +381,22 @@ class LocalEngine:
         with self._lock:
             for (temperature, top_p), indices in groups.items():
                 batch = [requests[i] for i in indices]
-                for i, completion in zip(indices, self._generate_group(batch, temperature, top_p), strict=True):
+                for i, completion in zip(indices, self._generate_safely(batch, temperature, top_p), strict=True):
                     out[i] = completion
         return [c for c in out if c is not None]
+
+    def _generate_safely(self, batch: list[GenerationRequest], temperature: float, top_p: float) -> list[Completion]:
+        """`_generate_group`, and where a batch's scores hold NaN or inf (seen in bf16 on CPU with left padding over
+        prompts of very different lengths: sampling then fails for every row of the batch), each request again alone,
+        without padding, so one bad batch costs time, not sessions."""
+        try:
+            return self._generate_group(batch, temperature, top_p)
+        except RuntimeError as exc:
+            if len(batch) == 1 or "probability tensor" not in str(exc):
+                raise
+            logger.warning("generate: a batch of %d gave invalid scores (%s); generating each request alone",
+                           len(batch), str(exc).splitlines()[0])
+            return [self._generate_group([req], temperature, top_p)[0] for req in batch]
 
     def _generate_group(self, batch: list[GenerationRequest], temperature: float, top_p: float) -> list[Completion]:
         from transformers import GenerationConfig, set_seed

@@ -73,7 +73,9 @@ SFT rows are single steps (`sft_rows="steps"`), each the exact prompt the shoppe
 shown, rather than the paper's whole sessions: within a budget a 2-core CPU can train on, a whole-session row shows
 only its last page or two, so most of its steps are learned blind (the first SmolLM2 default, trained that way, typed
 a search query in 8% of held-out sessions and invented element names). The page budget, 2048 tokens with the compact
-system prompt, shows ~94% of the current page on average (pages average ~1.2k SmolLM2 tokens)."""
+system prompt, shows 68% of the current page on average in the RL prompts (pages average ~1.2k SmolLM2 tokens; the
+earlier steps' actions and rationales come first); 98 of 1,788 steps of long sessions do not fit and are left out of
+SFT."""
 
 SMOLLM2_SMOKE = dataclasses.replace(
     SMOLLM2_POLICY, name="smollm2-smoke", train_sessions=6, test_sessions=2, session_max_steps=8,
@@ -187,7 +189,8 @@ def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str 
     export_checkpoint(trained["model"]["dir"], dest)
     fidelity = measure_fidelity(exp, {"default shopper (this checkpoint)": dest, **(compare or {})},
                                 sessions=spec.realism_sessions or 1, validity_steps=validity_steps,
-                                eval_limit=spec.eval_limit, free_text=free_text, catalog=catalog)
+                                eval_limit=spec.eval_limit, free_text=free_text, catalog=catalog,
+                                max_steps=spec.realism_max_steps)
     recipe = {
         "command": COMMAND + f" --preset {spec.name}",
         "recipe": "SFT -> offline GRPO (Shop-R1 reward: format + hierarchical action + DARS, α·s(r))"

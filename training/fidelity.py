@@ -84,7 +84,7 @@ def _model_test_data(model_dir: Path, exp: Path, work: Path) -> Path:
 
 def measure_fidelity(exp: Path, models: dict[str, Path], *, sessions: int = 20, validity_steps: int = 50,
                      eval_limit: int | None = 64, free_text: Path | None = None, catalog: Path | None = None,
-                     work: Path | None = None) -> dict[str, Any]:
+                     work: Path | None = None, max_steps: int = 30) -> dict[str, Any]:
     """Every measurement of the module docstring for the scripted shopper and each of `models` (label -> dir)."""
     from agent.embedded import embedded_store
     from agent.policies import make_policy
@@ -116,7 +116,7 @@ def measure_fidelity(exp: Path, models: dict[str, Path], *, sessions: int = 20, 
                     row[f"validity_{key}"] = validity.as_dict()
                     if key == "shipped":
                         realism = session_realism(policy, test_data, url, sessions, split="test", seed=2,
-                                                  concurrency=8, max_steps=30)
+                                                  concurrency=8, max_steps=max_steps)
                         row["sessions"] = {"js": realism["js"], "rates": realism["rates"],
                                            "mean_length": realism["simulated"]["mean_length"],
                                            "reference_mean_length": realism["reference"]["mean_length"]}
@@ -127,7 +127,7 @@ def measure_fidelity(exp: Path, models: dict[str, Path], *, sessions: int = 20, 
             row["seconds"] = round(time.perf_counter() - started, 1)
             results[label] = row
     return {"exp": str(exp), "sessions": sessions, "validity_steps": validity_steps, "eval_limit": eval_limit,
-            "shoppers": results}
+            "max_steps": max_steps, "shoppers": results}
 
 
 def _pct(x: float | None) -> str:

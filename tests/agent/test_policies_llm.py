@@ -248,6 +248,29 @@ def test_engine_stop_strings_cut_the_text(engine: LocalEngine) -> None:
     assert cut.completion_tokens <= full.completion_tokens
 
 
+def test_a_batch_with_invalid_scores_is_generated_again_one_request_at_a_time(tiny_model_dir: Path, monkeypatch,
+                                                                              caplog) -> None:
+    # bf16 on CPU with left padding over very different prompt lengths once gave NaN scores: sampling then failed
+    # for the whole batch and took every session in it down
+    engine = LocalEngine.from_pretrained(tiny_model_dir, "cpu")
+    forward = engine.model.forward
+
+    def nan_when_batched(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        if out.logits.shape[0] > 1:
+            out.logits = torch.full_like(out.logits, float("nan"))
+        return out
+
+    monkeypatch.setattr(engine.model, "forward", nan_when_batched)
+    short = tuple(engine.encode(engine.chat_prompt([{"role": "user", "content": "hi"}])))
+    long = tuple(engine.encode(engine.chat_prompt([{"role": "user", "content": "hello there " * 40}])))
+    with caplog.at_level("WARNING"):
+        done = engine.generate([GenerationRequest(short, max_new_tokens=8, temperature=1.0, seed=1),
+                                GenerationRequest(long, max_new_tokens=8, temperature=1.0, seed=2)])
+    assert [c.completion_tokens > 0 for c in done] == [True, True]
+    assert "generating each request alone" in caplog.text
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # OpenAIPolicy against the real policy server
 
