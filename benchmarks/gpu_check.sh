@@ -82,7 +82,7 @@ start=$(date +%s.%N)
 shop train rl --config tiny-cpu --set model_dir="$BASE" --set data_dir="$WORK/data" \
   --set output_dir="$WORK/rl" --set max_steps=1 --set lora_r=16 --set num_generations=2 \
   --set per_device_train_batch_size=2 --set max_completion_length=48 --set max_prompt_length=1280 \
-  --set use_cpu="$CPU" --set bf16=true --set save_strategy=no >"$WORK/rl.log" 2>&1 \
+  --set use_cpu="$CPU" --set bf16=true --set save_steps=100000 >"$WORK/rl.log" 2>&1 \
   || { tail -30 "$WORK/rl.log" >&2; exit 1; }
 end=$(date +%s.%N)
 echo "$start $end" >"$WORK/rl/wall.txt"
