@@ -68,6 +68,13 @@ def _is_crash(exc: BaseException) -> bool:
     return isinstance(exc, PlaywrightError) and any(m in str(exc) for m in _CRASH_MARKERS)
 
 
+REFRESH_TARGETS_JS = """() => [...document.querySelectorAll('meta[http-equiv]')]
+  .filter(m => m.httpEquiv.toLowerCase() === 'refresh')
+  .map(m => (m.content.match(/url\\s*=\\s*['"]?([^'"]+)/i) || [])[1])
+  .filter(Boolean)
+  .map(u => { try { return new URL(u.trim(), location.href).href } catch (e) { return '' } })"""
+
+
 class SharedBrowser:
     """One Chromium shared by many drivers (each has its own context, so its own cookies). Relaunches after a crash."""
 
@@ -298,9 +305,8 @@ class BrowserDriver:
         t0 = time.perf_counter()
         await self._navigate(lambda: self._page().goto(url, wait_until="load"), url)
         self.last_timing = {"action": 0.0, "navigation": (time.perf_counter() - t0) * 1000}
-        page = self._page()
-        if self._blocked or not self.policy.allows(page.url):
-            left = self._blocked[0] if self._blocked else page.url
+        left = await self._left_origin()
+        if left is not None:
             await self._blank()
             raise ActionFailed("blocked_origin", f"blocked: {url[:200]!r} led to {left[:200]!r}, outside the allowed "
                                                  f"origin(s) {', '.join(sorted(self.policy.origins))}")
@@ -393,10 +399,30 @@ class BrowserDriver:
             raise ActionFailed("navigation_error", str(exc).splitlines()[0]) from None
         total = (time.perf_counter() - t0) * 1000
         self.last_timing = {"action": action_ms, "navigation": max(0.0, total - action_ms)}
-        if self._blocked or not self.policy.allows(page.url):  # a redirect or a script tried to leave: go back
-            left = self._blocked[0] if self._blocked else page.url
+        left = await self._left_origin()
+        if left is not None:  # a redirect, a script or a pending meta refresh tried to leave: go back
             await self._restore(before)
             raise ActionFailed("blocked_origin", f"blocked: {left[:200]!r} is outside the allowed origin(s)")
+
+    async def _left_origin(self) -> str | None:
+        """The off-origin URL the page went to or is about to go to after a load, or None when it stays."""
+        page = self._page()
+        for _ in range(2):
+            if self._blocked:
+                return self._blocked[0]
+            if page.url.startswith("chrome-error:") or not self.policy.allows(page.url):
+                return page.url
+            # Chromium may start a `<meta http-equiv=refresh>` only after the load event: read its target now.
+            try:
+                targets = await page.evaluate(REFRESH_TARGETS_JS)
+            except PlaywrightError:  # the page is navigating right now: let it land, then look again
+                try:
+                    await page.wait_for_load_state("load")
+                except PlaywrightError:
+                    pass
+                continue
+            return next((t for t in targets if t.startswith("http") and not self.policy.allows(t)), None)
+        return None
 
     async def _stop_loading(self, before: str) -> None:
         """Abandon a slow load and go back to the page the action started from (never `window.stop()`: evaluating

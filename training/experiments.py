@@ -122,6 +122,10 @@ class ExperimentPreset:
     sft_rows: str = field(default="sessions", metadata={
         "help": "SFT rows (`training.data.DataConfig.sft_rows`): 'sessions' (the paper's) or 'steps' (one row per "
                 "step, its page shown)."})
+    option_slip_rate: float = field(default=0.0, metadata={
+        "help": "The scripted reference shoppers' `ScriptedConfig.option_slip_rate`: the share of product pages "
+                "where they press the buy button before choosing an option, then answer the store's notice. 0: the "
+                "data never shows that notice page."})
     sft_steps: int = 40
     sft_batch_size: int = 2
     sft_max_length: int = 2048
@@ -437,8 +441,8 @@ def _simulate(run_dir: Path, items: Sequence[Any], url: str, preset: ExperimentP
     config = RunConfig(site=url, backend="http", concurrency=preset.concurrency, seed=seed,
                        max_steps=preset.session_max_steps)
     # Reference sessions depend on their seeds alone: a busy machine's slow pages must not make shoppers leave.
-    results = asyncio.run(run_sessions(run_dir, make_policy("scripted", react_to_waits=False), list(items), config,
-                                       progress=False,
+    policy = make_policy("scripted", react_to_waits=False, option_slip_rate=preset.option_slip_rate)
+    results = asyncio.run(run_sessions(run_dir, policy, list(items), config, progress=False,
                                        extra={"task": "experiment"}))
     info = {"sessions": len(results), "steps": sum(r.steps for r in results),
             "outcomes": dict(sorted(_count(r.outcome for r in results).items())),

@@ -102,6 +102,12 @@ class ScriptedConfig:
                                                                   "(1 - decisiveness)^2)."})
     refine_rate: float = field(default=1.0, metadata={"help": "Scales every refine/sort probability."})
     aside_rate: float = field(default=0.15, metadata={"help": "Chance of a persona aside in a rationale."})
+    option_slip_rate: float = field(
+        default=0.0, metadata={"help": "Chance that a shopper presses Add to Cart / Buy Now before choosing the "
+                                       "options the intent says nothing about, once a product, then answers the "
+                                       "store's \"Please choose a size\" notice. 0: never (the reference sessions "
+                                       "then never show that page, and a model trained on them cannot recover "
+                                       "from it)."})
     react_to_waits: bool = field(
         default=True, metadata={"help": "Leave a site that keeps the shopper waiting (`_scripted_traits`). Off, a "
                                         "session depends on its seed alone, never on the clock: for reference data "
@@ -111,7 +117,7 @@ class ScriptedConfig:
         if not 1 <= self.min_patience_steps <= self.max_patience_steps <= self.hard_max_steps:
             raise ValueError("Expect 1 <= min_patience_steps <= max_patience_steps <= hard_max_steps, actually: "
                              f"{self.min_patience_steps}, {self.max_patience_steps}, {self.hard_max_steps}")
-        for key in ("typo_rate", "abandon_rate", "walk_away_rate", "aside_rate"):
+        for key in ("typo_rate", "abandon_rate", "walk_away_rate", "aside_rate", "option_slip_rate"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ValueError(f"Expect {key} in [0, 1], actually: {getattr(self, key)}")
         if self.refine_rate < 0:
@@ -698,7 +704,9 @@ class _Shopper:
                 and self.rng.random() < 0.8):
             return self.click(self.say("read_reviews", title=title), pv.reviews_link)
 
-        option = self._next_option(pv)
+        option = self._wanted_option(pv)
+        if option is None and not self._slips(pv):
+            option = self._any_option(pv)
         if option is not None:
             return option
 
@@ -748,14 +756,29 @@ class _Shopper:
             return self.click(self.say("leave_page"), self.page.home_link)
         return self.terminate(self.say("nothing_fits", budget_clause=self.budget_clause()))
 
-    def _next_option(self, pv: ProductView) -> tuple[str, Action] | None:
-        """Click the option the intent asks for first, then any option the store still needs."""
+    def _wanted_option(self, pv: ProductView) -> tuple[str, Action] | None:
+        """Click an option the intent asks for and the page has not selected yet."""
         for group in pv.options:
             wanted_value = next((v for k, v in self.want.options.items() if same_label(k, group.label)), None)
             wanted = option_choice(group, wanted_value)
             if wanted is not None and (group.selected is None or group.selected.name != wanted.name):
                 return self.click(self.say("option_wanted", value=wanted.text, group=group.label.lower()),
                                   wanted.name)
+        return None
+
+    def _slips(self, pv: ProductView) -> bool:
+        """Whether the shopper goes for the buy button with an option still unchosen (`option_slip_rate`): only on
+        a page the store has not yet complained about, and once a product."""
+        if (self.cfg.option_slip_rate <= 0 or pv.notices or all(g.selected is not None for g in pv.options)
+                or not (pv.add_to_cart or pv.buy_now)):
+            return False
+        buttons = {pv.add_to_cart, pv.buy_now} - {None}
+        if any(isinstance(h.action, Click) and h.action.name in buttons for h in self.history):
+            return False
+        return side_rng(self.rng, "slip").random() < self.cfg.option_slip_rate
+
+    def _any_option(self, pv: ProductView) -> tuple[str, Action] | None:
+        """Click a value for the first option the store still needs."""
         for group in pv.options:
             if group.selected is not None:
                 continue

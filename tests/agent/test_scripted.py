@@ -7,6 +7,7 @@ the real store over the http backend and check that the behaviour looks like peo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import re
@@ -273,6 +274,23 @@ class TestPages:
         ob = obs("http://shop/cart/add", product_page(color="Brown", notice=notice))
         for step in run(DECISIVE, BOOTS, [SEARCHED, OPENED], ob, config=CALM):
             assert step.action.name.startswith("product_options.size.")
+
+    def test_a_slip_presses_the_buy_button_before_the_options_once(self) -> None:
+        slippy = dataclasses.replace(CALM, option_slip_rate=1.0)
+        bare = page("product")
+        for step in run(DECISIVE, BOOTS, [SEARCHED, OPENED], bare, config=slippy):
+            assert step.action.name.endswith(("add_to_cart", "buy_now")), step
+        for step in run(DECISIVE, BOOTS, [SEARCHED, OPENED], bare, config=CALM):
+            assert step.action.name.startswith("product_options."), step
+        pressed = history_item("product", {"type": "click", "name": "trailcraft_hiking_boots.buy_now"})
+        for step in run(DECISIVE, BOOTS, [SEARCHED, OPENED, pressed], bare, config=slippy):
+            assert step.action.name.startswith("product_options."), f"a second slip on the same product: {step}"
+
+    def test_a_slip_never_skips_the_option_the_intent_names(self) -> None:
+        navy = Intent(text="Navy hiking boots under $120.", max_price=120, options={"Color": "Navy"})
+        slippy = dataclasses.replace(CALM, option_slip_rate=1.0)
+        for step in run(DECISIVE, navy, [SEARCHED, OPENED], page("product"), config=slippy):
+            assert step.action.name == "product_options.color.navy", step
 
     def test_indecisive_shoppers_compare_before_buying(self) -> None:
         ditherer = persona(decisiveness=0.0, exploration=1.0, patience=1.0)

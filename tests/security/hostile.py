@@ -98,6 +98,11 @@ class HostileServer:
     def get_meta_away(self, h) -> None:
         h.send(page("Away", "<p>leaving</p>", f"<meta http-equiv='refresh' content='0;url={self.other}/landing'>"))
 
+    def get_meta_later(self, h) -> None:
+        """A refresh that fires seconds after the load: the shopper must not be shown a page that is leaving."""
+        refresh = f"<meta http-equiv='Refresh' content=\"3; URL='{self.other}/landing'\">"
+        h.send(page("Away", "<p>leaving soon</p>", refresh))
+
     def get_pushstate(self, h) -> None:
         h.send(page("Fake", "<p>not an order</p><a href='/'>home</a>",
                     "<script>history.pushState({}, '', '/order/FAKE');</script>"))

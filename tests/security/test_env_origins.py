@@ -29,7 +29,7 @@ def test_click_whose_redirect_chain_leaves_is_blocked(env, hostile, link):
     assert obs.url == hostile.url + "/" and "foreign page" not in obs.html and not terminated
 
 
-@pytest.mark.parametrize("path", ["/redirect-away", "/bounce", "/js-away", "/meta-away"])
+@pytest.mark.parametrize("path", ["/redirect-away", "/bounce", "/js-away", "/meta-away", "/meta-later"])
 def test_reset_that_ends_off_origin_fails_clearly(env, hostile, path):
     with pytest.raises(ConnectionError, match="blocked|outside"):
         obs, _ = _start(env, hostile, path)
