@@ -245,6 +245,19 @@ def read_base_name(model_dir: str | Path) -> str | None:
     return str(value) if value else None
 
 
+def adapter_base(model_dir: str | Path) -> Path:
+    """The base directory a LoRA adapter was trained on: its recorded registry name, else its config's path."""
+    name = read_base_name(model_dir)
+    if name is not None:
+        return resolve_base(name)
+    path = Path(model_dir) / "adapter_config.json"
+    try:
+        base = json.loads(path.read_text(encoding="utf-8"))["base_model_name_or_path"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"Expect a PEFT adapter config naming its base in {path}, actually: unreadable") from None
+    return resolve_base(str(base))
+
+
 def write_base_name(model_dir: str | Path, name: str) -> Path:
     path = Path(model_dir) / BASE_NAME_FILE
     path.write_text(json.dumps({"base": name}) + "\n", encoding="utf-8")

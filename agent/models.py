@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import torch
 
+from .base_models import adapter_base
 from .grammar import ActionGrammar, ActionLogitsProcessor, TokenTable
 
 logger = logging.getLogger(__name__)
@@ -170,23 +171,6 @@ def _cpu_dtype(model_dir: Path) -> torch.dtype:
     if name in BASES and BASES[name].cpu_dtype == "bf16" and cpu_has_bf16():
         return torch.bfloat16
     return torch.float32
-
-
-def adapter_base(model_dir: str | Path) -> Path:
-    """The base directory a LoRA adapter was trained on: its recorded registry name, else its config's path."""
-    import json
-
-    from .base_models import read_base_name, resolve_base
-
-    name = read_base_name(model_dir)
-    if name is not None:
-        return resolve_base(name)
-    path = Path(model_dir) / "adapter_config.json"
-    try:
-        base = json.loads(path.read_text(encoding="utf-8"))["base_model_name_or_path"]
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"Expect a PEFT adapter config naming its base in {path}, actually: unreadable") from None
-    return resolve_base(str(base))
 
 
 def _load_adapter(model_dir: Path, dtype: torch.dtype, *, merge: bool, trainable: bool) -> Any:

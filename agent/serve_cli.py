@@ -6,6 +6,7 @@ Kept apart from `agent.server` so that the CLI starts without importing torch.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shlex
@@ -38,6 +39,11 @@ def vllm_command(model_dir: str | Path, *, served_model_name: str, host: str = "
                  launcher: list[str] | None = None) -> list[str]:
     """The `vllm serve` argv (vLLM >= 0.11).
 
+    A LoRA adapter directory (the default shopper is one: `adapter_config.json`) is served the way vLLM serves
+    adapters: its base as the model, under `NAME-base`, and the adapter as a LoRA module named `NAME`
+    (`--enable-lora --lora-modules NAME=DIR --max-lora-rank R`), so clients that ask for `NAME` get the adapter; the
+    adapter's own chat template (`chat_template.jinja`, the one it was trained with) is the server's.
+
     - `--served-model-name`: the name clients pass as `model`.
     - `--max-model-len`: context length (the paper trains with up to 32k tokens).
     - `--max-num-seqs`: most sequences in flight (continuous batching).
@@ -49,13 +55,43 @@ def vllm_command(model_dir: str | Path, *, served_model_name: str, host: str = "
     >>> vllm_command("m", served_model_name="shopper", launcher=["vllm"])[:4]
     ['vllm', 'serve', 'm', '--served-model-name']
     """
-    argv = [*(launcher or ["vllm"]), "serve", str(model_dir), "--served-model-name", served_model_name,
+    lora = _lora_rank(Path(model_dir))
+    model, name = str(model_dir), served_model_name
+    if lora is not None:
+        from .base_models import adapter_base
+
+        model, name = str(adapter_base(model_dir)), f"{served_model_name}-base"
+    argv = [*(launcher or ["vllm"]), "serve", model, "--served-model-name", name,
             "--host", host, "--port", str(port), "--max-model-len", str(max_model_len),
             "--max-num-seqs", str(max_batch), "--dtype", dtype,
             "--structured-outputs-config.backend", structured_backend, "--generation-config", "vllm"]
+    if lora is not None:
+        argv += ["--enable-lora", "--lora-modules", f"{served_model_name}={model_dir}", "--max-lora-rank", str(lora)]
+        template = Path(model_dir) / "chat_template.jinja"
+        if template.is_file():
+            argv += ["--chat-template", str(template)]
     if tensor_parallel_size > 1:
         argv += ["--tensor-parallel-size", str(tensor_parallel_size)]
     return argv
+
+
+_VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The `--max-lora-rank` values vLLM accepts."""
+
+
+def _lora_rank(model_dir: Path) -> int | None:
+    """The `--max-lora-rank` that fits the LoRA adapter in `model_dir`, or None when it is not an adapter."""
+    path = model_dir / "adapter_config.json"
+    if not path.is_file():
+        return None
+    try:
+        r = int(json.loads(path.read_text(encoding="utf-8"))["r"])
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"Expect a PEFT adapter config with a rank `r` in {path}, actually: unreadable") from None
+    fits = [x for x in _VLLM_LORA_RANKS if x >= r]
+    if not fits:
+        raise ValueError(f"Expect a LoRA rank vLLM can serve (<= {_VLLM_LORA_RANKS[-1]}), actually: {r}")
+    return fits[0]
 
 
 class Engine(StrEnum):
@@ -100,9 +136,12 @@ def serve_policy_command(
             raise usage_error("Expect vLLM for --engine vllm, actually: vLLM is not installed here (no `vllm` on "
                               "PATH, no `vllm` module). Install it on a GPU machine (`pip install vllm`, or "
                               "`pip install -e '.[vllm]'`), or use --engine transformers.", "--engine")
-        argv = vllm_command(model, served_model_name=name, host=host, port=port, max_model_len=max_model_len,
-                            max_batch=max_batch, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
-                            structured_backend=structured_backend, launcher=launcher)
+        try:
+            argv = vllm_command(model, served_model_name=name, host=host, port=port, max_model_len=max_model_len,
+                                max_batch=max_batch, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                                structured_backend=structured_backend, launcher=launcher)
+        except (ValueError, FileNotFoundError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--model") from None
         if dry_run:
             typer.echo(shlex.join(argv))
             return

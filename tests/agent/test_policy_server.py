@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,3 +200,39 @@ def test_bad_options_are_usage_errors(cli: typer.Typer, tiny_model_dir: Path, tm
 def test_vllm_command_single_gpu_has_no_tensor_parallel_flag() -> None:
     argv = vllm_command("m", served_model_name="s", launcher=["vllm"])
     assert "--tensor-parallel-size" not in argv and argv[argv.index("--generation-config") + 1] == "vllm"
+
+
+def test_vllm_serves_a_lora_adapter_as_a_lora_module_on_its_base(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    adapter = tmp_path / "shopper"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base), "r": 12}))
+    (adapter / "chat_template.jinja").write_text("{{ messages }}")
+    argv = vllm_command(adapter, served_model_name="shopper", launcher=["vllm"])
+    assert argv[2] == str(base), f"Expect the base as vLLM's model, actually: {argv}"
+    assert argv[argv.index("--served-model-name") + 1] == "shopper-base"
+    assert argv[argv.index("--lora-modules") + 1] == f"shopper={adapter}" and "--enable-lora" in argv
+    assert argv[argv.index("--max-lora-rank") + 1] == "16", "Expect the smallest rank vLLM accepts that fits r 12"
+    assert argv[argv.index("--chat-template") + 1] == str(adapter / "chat_template.jinja")
+
+
+def test_vllm_dry_run_of_the_shipped_default_shopper_names_its_adapter(cli: typer.Typer,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.checkpoints import default_policy_dir
+
+    monkeypatch.setattr(server_module, "_vllm_launcher", lambda: ["vllm"])
+    shipped = default_policy_dir()
+    result = CliRunner().invoke(cli, ["--model", str(shipped), "--engine", "vllm", "--served-model-name", "shopper",
+                                      "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert f"--lora-modules shopper={shipped}" in result.output and "--enable-lora" in result.output
+
+
+def test_vllm_refuses_an_adapter_with_an_unreadable_config(cli: typer.Typer, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "_vllm_launcher", lambda: ["vllm"])
+    (tmp_path / "adapter_config.json").write_text("{not json")
+    result = CliRunner().invoke(cli, ["--model", str(tmp_path), "--engine", "vllm", "--dry-run"])
+    assert result.exit_code == 2 and "Expect a PEFT adapter config" in result.output
+    assert "Traceback" not in result.output
