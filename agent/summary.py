@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from envs.actions import ACTION_TYPES
+
 from .trace import Trace, read_trace
 
 __all__ = [
@@ -53,7 +55,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("purchase", "terminate", "truncated", "error", "incomplete")
-ACTION_ORDER = ("click", "type_and_submit", "terminate")
 UNPARSEABLE = "unparseable"
 STAGES = ("search", "product", "add_to_cart", "purchase")
 STAGE_LABELS = {"search": "Search results", "product": "Product page", "add_to_cart": "Add to cart",
@@ -282,8 +283,8 @@ def summarize(traces: Iterable[Trace], config: FunnelConfig | None = None) -> Ru
         error_rate=_ratio(outcomes["error"], n),
         total_steps=total_steps,
         steps_per_session=Distribution.of(steps_per),
-        action_types=_ordered(actions, ACTION_ORDER, (UNPARSEABLE,)),
-        action_type_fractions={k: c / parsed for k, c in _ordered(actions, ACTION_ORDER).items()
+        action_types=_ordered(actions, ACTION_TYPES, (UNPARSEABLE,)),
+        action_type_fractions={k: c / parsed for k, c in _ordered(actions, ACTION_TYPES).items()
                                if k != UNPARSEABLE} if parsed else {},
         unparseable_rate=_ratio(actions.get(UNPARSEABLE, 0), total_steps),
         invalid_steps=invalid,

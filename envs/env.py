@@ -30,13 +30,16 @@ from typing import Any, Literal, TypeVar
 import gymnasium as gym
 
 from .actions import ActionError, Click, Terminate, TypeAndSubmit, parse_action
+from .driver import Driver
 from .errors import ActionFailed, DriverCrashed
-from .observation import ElementRef, Observation
+from .observation import ElementRef, ErrorKind, Observation, StepInfo
 from .origin import OriginPolicy
 from .simplify import MAX_PAGE_CHARS, SimplifiedPage, SimplifyConfig, simplify
 from .spaces import ActionSpace, ObservationSpace
 
 Backend = Literal["browser", "http"]
+StepResult = tuple[Observation, float, bool, bool, StepInfo]
+"""`step()`'s (observation, reward, terminated, truncated, info)."""
 T = TypeVar("T")
 THREAD_SIMPLIFY_CHARS = 200_000  # pages larger than this are simplified on a worker thread, off the event loop
 OVERRUN_RESTORE_S = 20.0  # after a call outlives ShopEnv's deadline: at most timeout_s + this to get back
@@ -67,7 +70,9 @@ class EnvConfig:
         re.compile(self.success_url)
 
 
-def make_driver(backend: Backend, policy: OriginPolicy, config: EnvConfig, browser=None, trace_path=None):
+def make_driver(backend: Backend, policy: OriginPolicy, config: EnvConfig, browser: Any = None,
+                trace_path: str | Path | None = None) -> Driver:
+    """The backend's driver: `HttpDriver` or `BrowserDriver` (`browser`: a shared `BrowserPool`, else its own)."""
     if backend == "http":
         from .http import HttpDriver
 
@@ -95,7 +100,7 @@ class AsyncShopEnv:
         config: EnvConfig | None = None,
         simplify_config: SimplifyConfig | None = None,
         *,
-        browser=None,
+        browser: Any = None,
         trace_path: str | Path | None = None,
         allowed_origins: tuple[str, ...] = (),
     ):
@@ -104,7 +109,7 @@ class AsyncShopEnv:
         self.config = config or EnvConfig()
         self.simplify_config = simplify_config
         self.policy = OriginPolicy.for_url(url, *allowed_origins)
-        self.driver = make_driver(backend, self.policy, self.config, browser=browser, trace_path=trace_path)
+        self.driver: Driver = make_driver(backend, self.policy, self.config, browser=browser, trace_path=trace_path)
         self._page: SimplifiedPage | None = None
         self._obs: Observation | None = None
         self._steps = 0
@@ -116,7 +121,8 @@ class AsyncShopEnv:
     def observation(self) -> Observation | None:
         return self._obs
 
-    async def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    async def reset(self, *, seed: int | None = None,
+                    options: dict[str, Any] | None = None) -> tuple[Observation, StepInfo]:
         """Start a new visitor (fresh cookies) on the start URL, or on `options["url"]` (same origin only)."""
         if self._closed:
             raise RuntimeError("reset() on a closed env")
@@ -138,7 +144,7 @@ class AsyncShopEnv:
         obs = await self._observe(None, info, starting=True, load_s=self._load_s(info))
         return obs, info
 
-    async def step(self, action: Any):
+    async def step(self, action: Any) -> StepResult:
         """Carry out one action. Never raises for a bad action: see `info["valid"]` and `info["error"]`."""
         if self._obs is None or self._closed:
             raise RuntimeError("call reset() before step()")
@@ -197,23 +203,23 @@ class AsyncShopEnv:
                 raise ActionFailed("not_input", f"{act.name!r} is not a text input: use click")
             await self.driver.type_and_submit(element, act.text)
 
-    def _fail(self, info: dict, kind: str, message: str) -> str:
-        info.update(valid=False, error=message, error_kind=kind)
+    def _fail(self, info: StepInfo, kind: ErrorKind, message: str) -> str:
+        info["valid"], info["error"], info["error_kind"] = False, message, kind
         return message
 
-    async def _recover(self, info: dict) -> None:
+    async def _recover(self, info: StepInfo) -> None:
         await self.driver.recover()
         info["recovered"] = True
 
     @staticmethod
-    def _load_s(info: dict) -> float | None:
+    def _load_s(info: StepInfo) -> float | None:
         """How long the visitor waited for the page: the driver's action and navigation time, in seconds."""
         timing = info["timing_ms"]
         if "navigation" not in timing:
             return None
         return (timing.get("action", 0.0) + timing["navigation"]) / 1000
 
-    async def _observe(self, error: str | None, info: dict, starting: bool = False,
+    async def _observe(self, error: str | None, info: StepInfo, starting: bool = False,
                        load_s: float | None = None) -> Observation:
         t0 = time.perf_counter()
         try:
@@ -253,11 +259,11 @@ class AsyncShopEnv:
         )
         return self._obs
 
-    def _info(self) -> dict:
+    def _info(self) -> StepInfo:
         return {"step": self._steps, "valid": True, "error": None, "error_kind": None, "recovered": False,
                 "outcome": None, "backend": self.backend, "timing_ms": {}}
 
-    def _overrun_result(self, message: str, info: dict | None = None):
+    def _overrun_result(self, message: str, info: StepInfo | None = None) -> StepResult:
         """The step tuple for a step that outlived ShopEnv's deadline: invalid, on the last page the shopper saw."""
         assert self._obs is not None
         info = info or self._info()
@@ -278,7 +284,7 @@ class AsyncShopEnv:
         except Exception as exc:  # a timeout or a dead browser: the next call recovers or fails clearly
             log.warning("could not abandon an overrun call: %r", exc)
 
-    async def _recover_overrun(self, message: str):
+    async def _recover_overrun(self, message: str) -> StepResult:
         """After ShopEnv's deadline cancelled a step: back to the page the step started from, observed afresh when
         that works within `timeout_s + OVERRUN_RESTORE_S`, else the last observation as it was."""
         assert self._obs is not None
@@ -322,7 +328,7 @@ class _LoopThread:
             self.loop.close()
 
 
-class ShopEnv(gym.Env[Observation, dict]):
+class ShopEnv(gym.Env[Observation, Any]):
     """The synchronous env, a `gymnasium.Env`. Same arguments and behaviour as `AsyncShopEnv`.
 
     - `observation_space`: every `Observation` (`envs.spaces.ObservationSpace`).
@@ -368,7 +374,7 @@ class ShopEnv(gym.Env[Observation, dict]):
         return self._env.observation
 
     @property
-    def driver(self):
+    def driver(self) -> Driver:
         return self._env.driver
 
     def _deadline(self) -> float:
@@ -381,7 +387,8 @@ class ShopEnv(gym.Env[Observation, dict]):
         blocked by synchronous code gets this far."""
         return self._deadline() + self.config.timeout_s + OVERRUN_RESTORE_S + 10
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None,  # type: ignore[override]  # info is a StepInfo, a dict
+              options: dict[str, Any] | None = None) -> tuple[Observation, StepInfo]:
         """Start a new visitor (fresh cookies) on the start URL, or on `options["url"]` (same origin only); past the
         deadline, a `ConnectionError` with the reason.
 
@@ -394,7 +401,7 @@ class ShopEnv(gym.Env[Observation, dict]):
         url = (options or {}).get("url", self._env.start_url)
         message = f"cannot open the start page {url}: reset() did not finish within the env's deadline of {limit:g}s"
 
-        async def bounded():
+        async def bounded() -> tuple[Observation, StepInfo]:
             try:
                 return await asyncio.wait_for(self._env.reset(seed=seed, options=options), limit)
             except TimeoutError:
@@ -410,13 +417,13 @@ class ShopEnv(gym.Env[Observation, dict]):
             future.cancel()
             raise ConnectionError(message) from None
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> StepResult:  # type: ignore[override]
         """As `AsyncShopEnv.step`. Never raises for a bad action or a hang: a step past the deadline is an invalid
         step (`navigation_timeout`) on the page it started from."""
         limit = self._deadline()
         message = f"the action did not finish within the env's deadline of {limit:g}s"
 
-        async def bounded():
+        async def bounded() -> StepResult:
             try:
                 return await asyncio.wait_for(self._env.step(action), limit)
             except TimeoutError:

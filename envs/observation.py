@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 ElementKind = Literal["clickable", "input"]
 
@@ -20,6 +20,29 @@ ErrorKind = Literal[
     "browser_crashed",     # the browser or page died; the env relaunched it
     "page_too_large",      # the page is larger than simplify.MAX_PAGE_CHARS (http: not loaded; browser: cut)
 ]
+
+
+Outcome = Literal["purchase", "terminate", "truncated"]
+"""How an episode ended, in `info["outcome"]` of its last step (None before)."""
+
+
+class StepInfo(TypedDict):
+    """The `info` of `reset()` and `step()`: what happened, never raised."""
+
+    step: int
+    """Steps taken so far in this episode (0 after `reset()`)."""
+    valid: bool
+    """False when the action could not be carried out (or the page had to be cut): `error` says why."""
+    error: str | None
+    error_kind: ErrorKind | None
+    recovered: bool
+    """The browser died during this call and the env relaunched it on the last page."""
+    outcome: Outcome | None
+    backend: Literal["browser", "http"]
+    timing_ms: dict[str, float]
+    """Milliseconds by phase: `action`, `navigation` (the driver's), `observe`, `simplify`, `total`."""
+    action: NotRequired[dict[str, Any]]
+    """The parsed action as a dict (`step()` only, when it parsed)."""
 
 
 @dataclass(frozen=True)

@@ -329,7 +329,7 @@ class _Simplifier:
             return "clickable"
         return None
 
-    def _render_interactable(self, el: Any, tag: str, role: str, kind: str, ctx: _Ctx) -> str:
+    def _render_interactable(self, el: Any, tag: str, role: str, kind: Literal["clickable", "input"], ctx: _Ctx) -> str:
         label, own, from_alt = self._label(el, tag, role, kind)
         name = self._claim(self._segments(ctx, own, tag, kind, from_alt))
         self.elements[name] = Element(

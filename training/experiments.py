@@ -50,6 +50,7 @@ import typer
 
 from agent.base_models import BASES, ensure_base
 from agent.usage import usage_error
+from envs.actions import ACTION_TYPES
 
 from .comparisons import compare_rows, delta_cell, format_differences
 from .curves import format_curves
@@ -74,7 +75,6 @@ BASE_CONFIG = PRESET_DIR / "tiny-cpu.yaml"
 """Every stage starts from this YAML (precision, logging, the paper's β, α, DARS, threshold), then the preset's."""
 
 METRIC_KEYS = ("exact_accuracy", "type_accuracy", "type_macro_f1")
-ACTION_TYPES = ("click", "type_and_submit", "terminate")
 PAGE_SHOWN_TARGET = 0.7
 """Presets are sized so that RL prompts show at least this share of their current page on average (measured)."""
 PAGE_SHOWN_FLOOR = 0.5
