@@ -21,7 +21,8 @@ measure the load and the first arm's cold start (a few hundredths of a second pe
 to call "significant"); `agent.ux_sensitivity` runs its arms at once for that reason.
 
 The arms run one after the other, each with a fresh policy from `policy_factory`, so a stateful policy cannot
-carry anything from A into B. Interval formulas are in `agent.stats`.
+carry anything from A into B. Interval formulas are in `agent.stats`. `OUT/report.html` (`agent.ab_report`) shows the
+verdict, a forest plot of the paired differences and both arms' funnels side by side.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from .summary import FunnelConfig, RunSummary, load_run, session_searches, summa
 from .trace import Trace
 
 __all__ = ["ABResult", "ArmResult", "PairedMetric", "PairedResult", "abtest", "abtest_async", "abtest_command",
-           "abtest_embedded", "compare_runs", "format_abtest", "paired_comparison"]
+           "abtest_embedded", "compare_runs", "format_abtest", "paired_comparison", "save_abtest"]
 
 POWER = 0.8  # sessions needed are for this power, at the two-sided level 1 - confidence (5% by default)
 
@@ -215,7 +216,7 @@ async def abtest_async(
     funnel: FunnelConfig | None = None,
     progress: bool = False,
 ) -> ABResult:
-    """Run both arms (A, then B) and compare them; writes `OUT/a`, `OUT/b` and `OUT/abtest.json`."""
+    """Run both arms (A, then B) and compare them; writes `OUT/a`, `OUT/b`, `OUT/abtest.json` and `OUT/report.html`."""
     if not items:
         raise ValueError("Expect at least one persona/intent, actually: none")
     out = Path(out_dir)
@@ -230,8 +231,17 @@ async def abtest_async(
         finally:
             await policy.close()
     result = compare_runs(out / "a", out / "b", a_site=a_url, b_site=b_url, confidence=confidence, funnel=funnel)
-    (out / "abtest.json").write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    save_abtest(result, out)
     return result
+
+
+def save_abtest(result: ABResult, out_dir: str | Path) -> None:
+    """Write `OUT/abtest.json` (the numbers) and `OUT/report.html` (the verdict, charts and tables)."""
+    from .ab_report import write_abtest_report
+
+    out = Path(out_dir)
+    (out / "abtest.json").write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    write_abtest_report(result, out / "report.html")
 
 
 def abtest(
@@ -261,7 +271,8 @@ def abtest_embedded(
 ) -> ABResult:
     """`abtest` on two in-process stores of one catalog, serving `variant_a` and `variant_b` on their own ports.
 
-    The shoppers get the two URLs and nothing else; the variant names go only into `abtest.json`.
+    The shoppers get the two URLs and nothing else; the variant names go only into `abtest.json` and the
+    report.
     """
     from .embedded import embedded_store, slow_pages
 
@@ -270,8 +281,7 @@ def abtest_embedded(
         result = abtest(url_a + "/", url_b + "/", policy_factory, items, config, out_dir, **kwargs)
     result = result.model_copy(update={"a": result.a.model_copy(update={"variant": variant_a}),
                                        "b": result.b.model_copy(update={"variant": variant_b})})
-    (Path(out_dir) / "abtest.json").write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n",
-                                               encoding="utf-8")
+    save_abtest(result, out_dir)
     return result
 
 
@@ -369,8 +379,8 @@ def abtest_command(
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Sessions at a time.")] = 4,
     backend: Annotated[str, typer.Option("--backend", help="browser or http.")] = "browser",
     seed: Annotated[int, typer.Option("--seed", help="Seeds the personas and every session.")] = 0,
-    out: Annotated[Path, typer.Option("--out", help="Output directory (gets a/, b/ and abtest.json).")] = Path(
-        "runs/abtest"),
+    out: Annotated[Path, typer.Option(
+        "--out", help="Output directory (gets a/, b/, abtest.json and report.html).")] = Path("runs/abtest"),
     personas: Annotated[Path | None, typer.Option("--personas", help="Persona-intent JSONL; default: sampled "
                                                   "personas with intents from the catalog's products.")] = None,
     catalog: Annotated[Path | None, typer.Option("--catalog", help="Catalog for sampled intents; default: the "
@@ -419,6 +429,7 @@ def abtest_command(
         result = _abtest_mixed(a, b, variant_a, variant_b, factory, items, config, out, catalog, page_delay)
     typer.echo(format_abtest(result))
     typer.echo(f"wrote {out / 'abtest.json'}")
+    typer.echo(f"report: {(out / 'report.html').resolve()}")
 
 
 def _abtest_mixed(a: str | None, b: str | None, variant_a: Any, variant_b: Any, factory: Callable[[], Policy],

@@ -13,29 +13,40 @@ difference stops the replay and is reported as a `Divergence`:
 Pages are compared on path and query only (so the origin does not matter), after masking parts that differ between
 runs by design: order ids (`/order/<id>`) and cart line ids (`?added=<n>`); see `ReplayConfig.volatile`.
 Unparseable recorded steps (`action` None) are skipped.
+
+`replay_run` replays every trace of a run directory (as `shop-r1 simulate` or one arm of `shop-r1 abtest` wrote it),
+`concurrency` at a time, and `RunReplay.groups` gathers the first divergences by page kind (the first part of the
+page's path: `product` for `/product/...`, `home` for `/`), divergence kind and element (the name's last dotted part,
+so `acme_trail.buy_now` and `lamp.buy_now` group as `*.buy_now`). `shop-r1 replay RUN_DIR --site URL` prints that
+table and exits 0 only when every trace replays cleanly: the check a UX team runs before a deploy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import threading
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from envs.env import AsyncShopEnv, EnvConfig
 
-from .summary import page_of
+from .summary import load_run, page_of
 from .trace import Trace, read_trace
 
-__all__ = ["Divergence", "DivergenceKind", "ReplayConfig", "ReplayResult", "replay", "replay_async", "replay_command"]
+__all__ = ["Divergence", "DivergenceGroup", "DivergenceKind", "ReplayConfig", "ReplayResult", "RunReplay",
+           "format_run_replay", "page_kind", "replay", "replay_async", "replay_command", "replay_run",
+           "replay_run_async"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DivergenceKind = Literal["missing_name", "invalid_action", "now_valid", "different_page"]
 
@@ -53,13 +64,17 @@ class ReplayConfig(BaseModel):
 
 
 class Divergence(BaseModel):
-    """Where and how the replay left the recorded path. `step` is the recorded step number."""
+    """Where and how the replay left the recorded path. `step` is the recorded step number, `page` the recorded page
+    of that step (path and query, volatile parts masked) and `element` the name the step acted on (None when the page
+    itself differed before the step acted)."""
 
     step: int
     kind: DivergenceKind
     expected: str
     actual: str
     message: str
+    page: str = ""
+    element: str | None = None
 
 
 class ReplayResult(BaseModel):
@@ -83,6 +98,29 @@ class ReplayResult(BaseModel):
                 f"{d.message}")
 
 
+def page_kind(page: str) -> str:
+    """The kind of a page: the first segment of its path, `home` for the root.
+
+    >>> page_kind("/product/B0X?from=%2Fsearch"), page_kind("/search?q=shoes"), page_kind("/"), page_kind("")
+    ('product', 'search', 'home', 'home')
+    """
+    first = urlsplit(page).path.strip("/").split("/", 1)[0]
+    return first or "home"
+
+
+def element_group(name: str | None) -> str:
+    """How an element name is grouped across traces: its last dotted part, the prefix starred (the prefix names the
+    section or product the element sits in); `(page)` for None.
+
+    >>> element_group("acme_trail.buy_now"), element_group("place_order"), element_group(None)
+    ('*.buy_now', 'place_order', '(page)')
+    """
+    if name is None:
+        return "(page)"
+    head, dot, last = name.rpartition(".")
+    return f"*.{last}" if dot and head else name
+
+
 def swap_origin(url: str, site_url: str) -> str:
     """`url` with its scheme and host:port replaced by `site_url`'s."""
     u, s = urlsplit(url), urlsplit(site_url)
@@ -100,28 +138,31 @@ async def replay_async(
     site_url: str,
     backend: Literal["browser", "http"] = "browser",
     config: ReplayConfig | None = None,
+    *,
+    browser: Any = None,
 ) -> ReplayResult:
     """Re-execute a recorded session on `site_url`; stop at the first divergence. See the module docstring.
 
+    `browser` is an `envs.browser.SharedBrowser` to open the session in (the browser backend; default: its own).
     Raises `ValueError` for an unreadable trace or a bad backend, `ConnectionError` when the site cannot be opened.
     """
     cfg = config or ReplayConfig()
-    if backend not in ("browser", "http"):
-        raise ValueError(f"Expect backend 'browser' or 'http', actually: {backend!r}")
-    if urlsplit(site_url).scheme not in ("http", "https"):
-        raise ValueError(f"Expect an http(s) site URL, actually: {site_url!r}")
+    _check_target(site_url, backend)
     tr = trace if isinstance(trace, Trace) else read_trace(trace)
     result = ReplayResult(ok=True, steps_replayed=0, session_id=tr.session_id, site=site_url, backend=backend)
     start = swap_origin(tr.header.site, site_url)
     env = AsyncShopEnv(site_url, backend,
-                       EnvConfig(max_steps=max(1, len(tr.steps) + 1), timeout_s=cfg.timeout_s))
+                       EnvConfig(max_steps=max(1, len(tr.steps) + 1), timeout_s=cfg.timeout_s), browser=browser)
 
     def page(url: str | None) -> str:
         return _normalize(page_of(url), cfg.volatile)
 
+    where: dict[str, Any] = {"page": "", "element": None}  # the step being replayed
+
     def diverge(step: int, kind: DivergenceKind, expected: str, actual: str, message: str) -> ReplayResult:
         result.ok = False
-        result.divergence = Divergence(step=step, kind=kind, expected=expected, actual=actual, message=message)
+        result.divergence = Divergence(step=step, kind=kind, expected=expected, actual=actual, message=message,
+                                       **where)
         log.info("replay of %s diverged at step %d: %s", tr.session_id, step, message)
         return result
 
@@ -132,6 +173,7 @@ async def replay_async(
             if rec.action is None:
                 result.steps_skipped += 1
                 continue
+            where.update(page=page(rec.url), element=None)
             if done:
                 return diverge(rec.step, "different_page", page(rec.url), f"(session ended: {done})",
                                f"the replayed session already ended ({done}) but the trace goes on")
@@ -143,6 +185,7 @@ async def replay_async(
                                f"expected the page titled {rec.title!r}, actually {obs.title!r}")
             action: dict[str, Any] = rec.action
             name = action.get("name")
+            where["element"] = name if isinstance(name, str) else f"({action.get('type', '?')})"
             if rec.valid and isinstance(name, str) and name not in obs.names:
                 return diverge(rec.step, "missing_name", name, "(absent)",
                                f"no element named {name!r} on {page(obs.url)}")
@@ -164,6 +207,13 @@ async def replay_async(
         await env.close()
 
 
+def _check_target(site_url: str, backend: str) -> None:
+    if backend not in ("browser", "http"):
+        raise ValueError(f"Expect backend 'browser' or 'http', actually: {backend!r}")
+    if urlsplit(site_url).scheme not in ("http", "https"):
+        raise ValueError(f"Expect an http(s) site URL, actually: {site_url!r}")
+
+
 def _show(action: dict[str, Any]) -> str:
     kind = action.get("type", "?")
     name = action.get("name")
@@ -177,7 +227,11 @@ def replay(
     config: ReplayConfig | None = None,
 ) -> ReplayResult:
     """Synchronous `replay_async` (safe to call from inside a running event loop: it then uses a worker thread)."""
-    coro = replay_async(trace_path, site_url, backend, config)
+    return _run_sync(replay_async(trace_path, site_url, backend, config))
+
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(coro)`, in a worker thread when this thread already runs an event loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -198,22 +252,185 @@ def replay(
     return box["result"]
 
 
+class DivergenceGroup(BaseModel):
+    """First divergences of several traces at the same kind of page, of the same kind, on the same element group."""
+
+    page_kind: str
+    kind: DivergenceKind
+    element: str
+    sessions: list[str]
+    example: Divergence  # the first session's
+
+
+class RunReplay(BaseModel):
+    """Every trace of a run replayed on one site: a result per replayed trace, a message per trace that could not be
+    replayed (unreadable, damaged, or the site failed to open)."""
+
+    run_dir: str
+    site: str
+    backend: str
+    results: list[ReplayResult]
+    failed: list[str] = Field(default_factory=list)
+
+    @property
+    def clean(self) -> int:
+        return sum(r.ok for r in self.results)
+
+    @property
+    def diverged(self) -> int:
+        return len(self.results) - self.clean
+
+    @property
+    def exit_code(self) -> int:
+        """0: every trace replayed cleanly; 1: some diverged; 2: some could not be replayed (an incomplete check)."""
+        return 2 if self.failed else (1 if self.diverged else 0)
+
+    def groups(self) -> list[DivergenceGroup]:
+        """The first divergences grouped by page kind, divergence kind and element group; largest group first."""
+        groups: dict[tuple[str, str, str], DivergenceGroup] = {}
+        for r in self.results:
+            d = r.divergence
+            if d is None:
+                continue
+            key = (page_kind(d.page), d.kind, element_group(d.element))
+            if key in groups:
+                groups[key].sessions.append(r.session_id)
+            else:
+                groups[key] = DivergenceGroup(page_kind=key[0], kind=d.kind, element=key[2],
+                                              sessions=[r.session_id], example=d)
+        return sorted(groups.values(), key=lambda g: (-len(g.sessions), g.page_kind, g.kind, g.element))
+
+
+async def replay_run_async(
+    run_dir: str | Path,
+    site_url: str,
+    backend: Literal["browser", "http"] = "browser",
+    config: ReplayConfig | None = None,
+    *,
+    concurrency: int = 4,
+) -> RunReplay:
+    """Replay every session trace of `run_dir` on `site_url`, `concurrency` at a time (one shared browser).
+
+    Raises `FileNotFoundError` when `run_dir` has no `sessions/`, `ValueError` when it holds no trace or the backend
+    or URL is bad. Traces that cannot be replayed are listed in `RunReplay.failed`, not raised.
+    """
+    if concurrency < 1:
+        raise ValueError(f"Expect concurrency >= 1, actually: {concurrency}")
+    _check_target(site_url, backend)
+    traces, unreadable = load_run(run_dir)
+    if not traces and not unreadable:
+        raise ValueError(f"Expect session traces in {Path(run_dir) / 'sessions'}, actually: none")
+    failed = list(unreadable)
+    ready = []
+    for t in traces:
+        if t.torn_lines:
+            failed.append(f"{t.path.name if t.path else t.session_id}: {t.torn_lines} unreadable line(s); a damaged "
+                          "trace cannot be replayed faithfully")
+        else:
+            ready.append(t)
+    shared = None
+    if backend == "browser" and ready:
+        from envs.browser import SharedBrowser
+
+        shared = SharedBrowser()
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(t: Trace) -> ReplayResult | str:
+        async with sem:
+            try:
+                return await replay_async(t, site_url, backend, config, browser=shared)
+            except (ValueError, OSError, RecursionError) as exc:  # ConnectionError: the site did not open
+                return f"{t.session_id}: {str(exc).splitlines()[0][:300]}"
+
+    try:
+        outcomes = await asyncio.gather(*(one(t) for t in ready))
+    finally:
+        if shared is not None:
+            await shared.close()
+    results = [o for o in outcomes if isinstance(o, ReplayResult)]
+    failed += [o for o in outcomes if isinstance(o, str)]
+    return RunReplay(run_dir=str(run_dir), site=site_url, backend=backend, results=results, failed=failed)
+
+
+def replay_run(
+    run_dir: str | Path,
+    site_url: str,
+    backend: Literal["browser", "http"] = "browser",
+    config: ReplayConfig | None = None,
+    *,
+    concurrency: int = 4,
+) -> RunReplay:
+    """Synchronous `replay_run_async`."""
+    return _run_sync(replay_run_async(run_dir, site_url, backend, config, concurrency=concurrency))
+
+
+def format_run_replay(run: RunReplay, width: int = 120, max_sessions: int = 20) -> str:
+    """The verdict line, the table of first divergences by page kind and element, and one line per diverged trace."""
+    from rich.console import Console
+    from rich.table import Table
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, color_system=None, force_terminal=False, highlight=False)
+    total = len(run.results) + len(run.failed)
+    head = f"{'OK' if run.exit_code == 0 else 'DIVERGED' if run.exit_code == 1 else 'INCOMPLETE'}: " \
+           f"{run.clean} of {total} traces of {run.run_dir} replay cleanly on {run.site} ({run.backend})"
+    extra = [f"{run.diverged} diverged"] if run.diverged else []
+    extra += [f"{len(run.failed)} could not be replayed"] if run.failed else []
+    console.print(head + (f"; {', '.join(extra)}" if extra else ""))
+    groups = run.groups()
+    if groups:
+        table = Table(title="Where the replays first diverge", title_justify="left")
+        for column, justify in (("page kind", "left"), ("divergence", "left"), ("element", "left"),
+                                ("traces", "right"), ("example", "left")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for g in groups:
+            d = g.example
+            table.add_row(g.page_kind, g.kind, g.element, str(len(g.sessions)),
+                          f"{g.sessions[0]} step {d.step}: expected {_cut(d.expected)}, got {_cut(d.actual)}")
+        console.print(table)
+        diverged = [r for r in run.results if not r.ok]
+        for r in diverged[:max_sessions]:
+            console.print(f"  {r.verdict()}", soft_wrap=True)
+        if len(diverged) > max_sessions:
+            console.print(f"  ... and {len(diverged) - max_sessions} more diverged traces")
+    for message in run.failed[:max_sessions]:
+        console.print(f"  could not replay {message}", soft_wrap=True)
+    if len(run.failed) > max_sessions:
+        console.print(f"  ... and {len(run.failed) - max_sessions} more")
+    return buf.getvalue()
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def replay_command(
-    session_jsonl: Annotated[Path, typer.Argument(metavar="SESSION_JSONL", help="A session trace (.jsonl) to replay.")],
+    path: Annotated[Path, typer.Argument(
+        metavar="RUN_DIR_OR_SESSION_JSONL",
+        help="A run directory (as simulate or one arm of abtest writes it): replay every trace; or one session "
+             "trace (.jsonl).")],
     site: Annotated[str, typer.Option("--site", metavar="URL", help="The site to replay it on, e.g. the B variant.")],
     backend: Annotated[Literal["browser", "http"], typer.Option("--backend", help="The env backend.")] = "browser",
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Traces replayed at a time (a run dir).")
+                           ] = 4,
 ) -> None:
-    """Replay a recorded session against a site. Exit 0: no divergence; 1: diverged; 2: bad input."""
-    if not session_jsonl.is_file():
-        typer.echo(f"ERROR: no such session file: {session_jsonl}", err=True)
+    """Replay recorded sessions against a site. Exit 0: every trace replays cleanly; 1: some diverged; 2: bad input.
+
+    With a run directory it prints how many traces replay cleanly and a table of where the others first diverge, by
+    page kind and element: a regression check to run before a deploy.
+    """
+    if not path.exists():
+        typer.echo(f"ERROR: no such session file or run directory: {path}", err=True)
         raise typer.Exit(2)
     if backend not in ("browser", "http"):
         typer.echo(f"ERROR: Expect --backend browser or http, actually: {backend!r}", err=True)
         raise typer.Exit(2)
+    if path.is_dir():
+        _replay_run_command(path, site, backend, concurrency)
     try:
-        trace = read_trace(session_jsonl)
+        trace = read_trace(path)
         if trace.torn_lines:
-            raise ValueError(f"{session_jsonl}: {trace.torn_lines} unreadable line(s); a damaged trace cannot be "
+            raise ValueError(f"{path}: {trace.torn_lines} unreadable line(s); a damaged trace cannot be "
                              "replayed faithfully")
         result = replay(trace, site, backend)  # type: ignore[arg-type]
     except (ValueError, OSError, RecursionError) as exc:  # ConnectionError is an OSError: the site cannot be opened
@@ -221,3 +438,20 @@ def replay_command(
         raise typer.Exit(2) from None
     typer.echo(result.verdict())
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _replay_run_command(run_dir: Path, site: str, backend: str, concurrency: int) -> None:
+    if not (run_dir / "sessions").is_dir():
+        arms = sorted(p.name for p in run_dir.iterdir() if (p / "sessions").is_dir())
+        hint = (f"; an A/B output holds one run per arm: replay {' or '.join(str(run_dir / a) for a in arms)}"
+                if arms else "")
+        typer.echo(f"ERROR: Expect a run directory with sessions/ inside, actually: {run_dir} has none{hint}",
+                   err=True)
+        raise typer.Exit(2)
+    try:
+        run = replay_run(run_dir, site, backend, concurrency=concurrency)  # type: ignore[arg-type]
+    except (ValueError, OSError) as exc:
+        typer.echo(f"ERROR: {str(exc).splitlines()[0][:300]}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(format_run_replay(run), nl=False)
+    raise typer.Exit(run.exit_code)

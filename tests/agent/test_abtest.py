@@ -155,6 +155,8 @@ def test_abtest_end_to_end(store_a, store_b, tmp_path):
         assert head_a["site"] == store_a.url + "/" and head_b["site"] == store_b.url + "/"
     saved = json.loads((tmp_path / "abtest.json").read_text())
     assert saved["conversion_diff"]["method"] == "newcombe"
+    report = (tmp_path / "report.html").read_text()
+    assert "No difference in conversion detected" in report and "Paired differences B &minus; A" in report
     run_a = json.loads((tmp_path / "a" / "run.json").read_text())
     assert run_a["abtest"]["arm"] == "a" and run_a["config"]["site"] == store_a.url + "/"
 
@@ -245,6 +247,8 @@ def test_abtest_on_embedded_variants(store_db, tmp_path, monkeypatch, capsys):
     assert (saved["a"]["variant"], saved["b"]["variant"]) == ("a", "unlabeled-buttons")
     assert saved["a"]["purchases"] > 0 and saved["b"]["purchases"] == 0, "no named Buy Now button on b"
     assert "unlabeled-buttons" in out and "Paired comparison" in out
+    assert "A/B test \u00b7 a vs unlabeled-buttons" in (tmp_path / "report.html").read_text()
+    assert "report.html" in out
     for arm in ("a", "b"):  # the shoppers were given a URL, never the variant's name
         run = (tmp_path / arm / "run.json").read_text()
         assert "unlabeled" not in run and saved[arm]["site"].startswith("http://127.0.0.1:")

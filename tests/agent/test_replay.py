@@ -1,4 +1,5 @@
-"""`agent.replay`: clean replays, each divergence kind, and the command's exit codes."""
+"""`agent.replay`: clean replays, each divergence kind, whole runs as a regression check, and the command's exit
+codes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from tracefix import step, write_session
 from typer.testing import CliRunner
 
 from agent.persona import Intent, PersonaIntent, sample_personas
-from agent.replay import ReplayConfig, replay, replay_async, replay_command, swap_origin
+from agent.replay import (
+    ReplayConfig,
+    format_run_replay,
+    replay,
+    replay_async,
+    replay_command,
+    replay_run,
+    swap_origin,
+)
 from agent.session import RunConfig, run_sessions
 
 SEARCH = {"type": "type_and_submit", "name": "search.products_input", "text": "shoes"}
@@ -40,7 +49,7 @@ def test_variant_b_lacks_the_buy_now_name(recorded, store_b):
     assert not result.ok and result.steps_replayed == 2
     d = result.divergence
     assert d is not None and (d.step, d.kind, d.actual) == (3, "missing_name", "(absent)")
-    assert d.expected.endswith(".buy_now")
+    assert d.expected.endswith(".buy_now") and d.element == d.expected and d.page.startswith("/product/")
     assert "DIVERGED at step 3 (missing_name)" in result.verdict()
 
 
@@ -161,3 +170,99 @@ def test_replay_command_parses_its_options(recorded, tmp_path):
     assert missing.exit_code == 2 and "no such session file" in missing.output
     no_site = runner.invoke(_cli(), ["replay", str(recorded)])
     assert no_site.exit_code == 2 and "--site" in no_site.output
+    zero = runner.invoke(_cli(), ["replay", str(recorded.parent.parent), "--site", "http://x", "--concurrency", "0"])
+    assert zero.exit_code == 2 and "--concurrency" in zero.output
+
+
+# ------------------------------------------------------------------------------------------------ a whole run
+@pytest.fixture(scope="module")
+def scripted_run(store_a, store_db, tmp_path_factory):
+    """Six sessions of the scripted shopper recorded on variant a (http backend): purchases and terminates."""
+    from agent.abtest import _default_items
+    from agent.policies.scripted import ScriptedPolicy
+
+    run_dir = tmp_path_factory.mktemp("scripted-run")
+    config = RunConfig(site=store_a.url + "/", backend="http", concurrency=3, seed=3, max_steps=20)
+    results = asyncio.run(run_sessions(run_dir, ScriptedPolicy(), _default_items(6, 0, store_db), config,
+                                       progress=False))
+    assert {r.outcome for r in results} == {"purchase", "terminate"}
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def store_unlabeled(store_db):
+    """Variant a with icon-only Add to Cart / Buy Now buttons (no accessible name)."""
+    from sites.store.server import StoreServer
+
+    with StoreServer(store_db, variant="unlabeled-buttons") as server:
+        yield server
+
+
+def test_a_run_replays_cleanly_on_its_own_variant(scripted_run, store_a):
+    run = replay_run(scripted_run, store_a.url, "http", concurrency=3)
+    assert (run.clean, run.diverged, run.failed, run.exit_code) == (6, 0, [], 0)
+    assert run.groups() == []
+    assert format_run_replay(run).startswith(f"OK: 6 of 6 traces of {scripted_run} replay cleanly")
+
+
+def test_a_run_diverges_where_the_buttons_lost_their_names(scripted_run, store_unlabeled):
+    run = replay_run(scripted_run, store_unlabeled.url, "http")
+    assert run.exit_code == 1 and run.diverged >= 3 and run.clean + run.diverged == 6
+    groups = run.groups()
+    # Every first divergence is the same kind of break: a buy button's name is gone from a product page.
+    assert {(g.page_kind, g.kind) for g in groups} == {("product", "missing_name")}
+    assert {g.element for g in groups} <= {"*.add_to_cart", "*.buy_now"}
+    assert sum(len(g.sessions) for g in groups) == run.diverged
+    assert [len(g.sessions) for g in groups] == sorted((len(g.sessions) for g in groups), reverse=True)
+    text = format_run_replay(run)
+    assert text.startswith(f"DIVERGED: {run.clean} of 6 traces") and f"{run.diverged} diverged" in text
+    assert "Where the replays first diverge" in text and "page kind" in text and "product" in text
+    assert groups[0].element in text and text.count("DIVERGED at step") == run.diverged
+
+
+@pytest.mark.browser
+def test_a_run_replays_in_the_browser(scripted_run, store_a, store_unlabeled):
+    assert replay_run(scripted_run, store_a.url, "browser", concurrency=2).exit_code == 0
+    assert replay_run(scripted_run, store_unlabeled.url, "browser", concurrency=2).exit_code == 1
+
+
+def test_replay_command_on_a_run_dir(scripted_run, store_a, store_unlabeled, tmp_path, capsys):
+    code, out = run_command(capsys, scripted_run, site=store_a.url, backend="http", concurrency=2)
+    assert code == 0 and out.startswith("OK: 6 of 6 traces")
+    code, out = run_command(capsys, scripted_run, site=store_unlabeled.url, backend="http", concurrency=2)
+    assert code == 1 and "Where the replays first diverge" in out and "missing_name" in out
+    # Bad input: a missing dir, a dir without sessions/ (an A/B output gets a hint), no traces, a bad URL.
+    code, out = run_command(capsys, tmp_path / "nope", site=store_a.url, backend="http")
+    assert code == 2 and "no such session file or run directory" in out
+    (tmp_path / "ab" / "a" / "sessions").mkdir(parents=True)
+    code, out = run_command(capsys, tmp_path / "ab", site=store_a.url, backend="http")
+    assert code == 2 and "has none" in out and f"replay {tmp_path / 'ab' / 'a'}" in out
+    code, out = run_command(capsys, tmp_path / "ab" / "a", site=store_a.url, backend="http")
+    assert code == 2 and "Expect session traces" in out
+    code, out = run_command(capsys, scripted_run, site="file:///etc", backend="http")
+    assert code == 2 and "http(s) site URL" in out
+
+
+def test_replay_command_on_a_run_with_a_damaged_trace(scripted_run, store_a, tmp_path, capsys):
+    """A trace that cannot be replayed makes the check incomplete (exit 2), and the others are still replayed."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(scripted_run / "sessions", run_dir / "sessions")
+    with (run_dir / "sessions" / "s00000.jsonl").open("a") as f:
+        f.write('{"kind": "step", "torn\n')
+    (run_dir / "sessions" / "s00009.jsonl").write_text("not json\n")
+    code, out = run_command(capsys, run_dir, site=store_a.url, backend="http")
+    assert code == 2 and out.startswith("INCOMPLETE: 5 of 7 traces") and "2 could not be replayed" in out
+    assert "s00000.jsonl: 1 unreadable line(s)" in out and "could not replay s00009.jsonl" in out
+    # The site is down: nothing could be replayed.
+    code, out = run_command(capsys, scripted_run, site="http://127.0.0.1:9", backend="http")
+    assert code == 2 and "0 of 6 traces" in out and "cannot open the start page" in out
+
+
+def test_doctests():
+    import doctest
+
+    import agent.replay
+
+    assert doctest.testmod(agent.replay).failed == 0

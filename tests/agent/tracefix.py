@@ -27,11 +27,12 @@ def step(n: int, url: str, action: dict[str, Any] | None, *, next_url: str | Non
 
 def write_session(run_dir: Path, session_id: str, steps: list[StepRecord], outcome: str | None, *,
                   final_url: str | None = None, trace_ms: float | None = 1.0, policy: str = "test",
-                  end_extra: dict[str, Any] | None = None) -> Path:
+                  end_extra: dict[str, Any] | None = None, persona: dict[str, Any] | None = None,
+                  intent: dict[str, Any] | None = None) -> Path:
     """Write one session file; `outcome=None` leaves the end line out (a cut-off session)."""
     with TraceWriter(run_dir, session_id) as w:
-        w.write(SessionHeader(session_id=session_id, persona={"persona_id": "p", "name": "Pat"},
-                              intent={"text": "I need running shoes."}, site=ORIGIN + "/", policy=policy))
+        w.write(SessionHeader(session_id=session_id, persona=persona or {"persona_id": "p", "name": "Pat"},
+                              intent=intent or {"text": "I need running shoes."}, site=ORIGIN + "/", policy=policy))
         for s in steps:
             w.write(s)
         if outcome is not None:
@@ -51,17 +52,17 @@ PLACE = {"type": "click", "name": "place_order"}
 TERMINATE = {"type": "terminate"}
 
 
-def buyer(run_dir: Path, session_id: str = "s00000") -> Path:
+def buyer(run_dir: Path, session_id: str = "s00000", **header: Any) -> Path:
     """Search, open a product, buy now, place the order: a purchase in 4 steps."""
     return write_session(run_dir, session_id, [
         step(1, "/", SEARCH, next_url="/search?q=running+shoes", title="Home"),
         step(2, "/search?q=running+shoes", OPEN, next_url="/product/B0X?from=%2Fsearch", title="Results"),
         step(3, "/product/B0X?from=%2Fsearch", BUY, next_url="/checkout", title="Acme Trail"),
         step(4, "/checkout", PLACE, next_url="/order/20260101-ABC", title="Checkout"),
-    ], "purchase", final_url="/order/20260101-ABC", trace_ms=2.0)
+    ], "purchase", final_url="/order/20260101-ABC", trace_ms=2.0, **header)
 
 
-def browser_then_leave(run_dir: Path, session_id: str = "s00001") -> Path:
+def browser_then_leave(run_dir: Path, session_id: str = "s00001", **header: Any) -> Path:
     """Search twice, one invalid click, an unparseable output, then terminate."""
     return write_session(run_dir, session_id, [
         step(1, "/", SEARCH, next_url="/search?q=running+shoes"),
@@ -71,4 +72,4 @@ def browser_then_leave(run_dir: Path, session_id: str = "s00001") -> Path:
              error_kind="parse_error", timing={"policy": 30.0}),
         step(4, "/search?q=running+shoes", {**SEARCH, "text": "trail shoes"}, next_url="/search?q=trail+shoes"),
         step(5, "/search?q=trail+shoes", TERMINATE, next_url="/search?q=trail+shoes"),
-    ], "terminate", final_url="/search?q=trail+shoes", trace_ms=3.0)
+    ], "terminate", final_url="/search?q=trail+shoes", trace_ms=3.0, **header)
