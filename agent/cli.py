@@ -187,19 +187,15 @@ def _run(out: Path, policy, items, config, extra: dict, ray: str | None = None, 
                 await policy.close()
 
         asyncio.run(go())
-    try:
-        from .summary import format_summary, write_summary
-    except ImportError:  # pragma: no cover - during development
-        return
+    from .summary import format_summary, write_summary
+
     summary = write_summary(out)
     typer.echo(format_summary(summary))
 
 
-def _write_report(run_dir: Path) -> Path | None:
-    try:
-        from .report import write_report
-    except ImportError:  # pragma: no cover - during development
-        return None
+def _write_report(run_dir: Path) -> Path:
+    from .report import write_report
+
     path = write_report(run_dir)
     typer.echo(f"report: {path.resolve()}")
     return path
@@ -237,7 +233,8 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory written
 
 
 def _register_optional() -> None:
-    """Commands whose modules may pull heavy dependencies register here; a missing module is skipped."""
+    """Commands whose modules are imported only here (they pull more than the core commands need). Part of the
+    package, they are never missing: a broken import is an error, not a command that silently disappears."""
     import importlib
 
     for module, attr, name in (
@@ -246,12 +243,7 @@ def _register_optional() -> None:
         ("agent.record", "record_command", "record"),
         ("agent.serve_cli", "serve_policy_command", "serve-policy"),
     ):
-        try:
-            fn = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:  # pragma: no cover - during development
-            log.debug("command %s unavailable: %s", name, exc)
-            continue
-        app.command(name)(fn)
+        app.command(name)(getattr(importlib.import_module(module), attr))
     # Packages above agent (training) add their commands through the `shop_r1.commands` entry-point group, so
     # agent never imports them: dependencies point one way.
     from importlib.metadata import entry_points
