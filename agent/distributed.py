@@ -52,7 +52,7 @@ import click
 import typer.core
 
 from .persona import PersonaIntent
-from .session import RunConfig, SessionResult, _progress, prepare_run_dir, session_seed
+from .session import RunConfig, SessionResult, prepare_run_dir, progress_bar, session_seed
 from .trace import EndRecord, SessionHeader, now_iso
 
 __all__ = ["LOCAL_RAY", "RayOptionCommand", "RayUnavailableError", "SessionActor", "check_reachable", "import_ray",
@@ -468,7 +468,7 @@ def _drive(ray: Any, run: _Run, tasks: list[_Task], progress: bool) -> list[Sess
     queue = deque(tasks)
     inflight: dict[Any, _Task] = {}
     results: list[SessionResult] = []
-    bar = _progress(len(tasks), progress)
+    bar = progress_bar(len(tasks), progress)
     per_actor = run.config.concurrency
     try:
         while queue or inflight:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-from .policies._request import one_slip
-from .policies._scripted_text import MAX_QUERY_WORDS, stem
+from .policies.request_reader import one_slip
+from .policies.scripted_text import MAX_QUERY_WORDS, stem
 
 __all__ = ["MAX_QUERY_WORDS", "QUERY_FILLER", "first_query_checks", "has_head_noun"]
 

@@ -215,7 +215,7 @@ async def run_sessions(
     batcher = Batcher(policy)
     sem = asyncio.Semaphore(config.concurrency)
     env_config = EnvConfig(max_steps=config.max_steps, timeout_s=config.timeout_s, screenshots=config.screenshots)
-    bar = _progress(len(items), progress)
+    bar = progress_bar(len(items), progress)
     results: list[SessionResult] = []
 
     async def one(session_id: str, item: PersonaIntent) -> None:
@@ -244,7 +244,7 @@ async def run_sessions(
     return sorted(results, key=lambda r: order[r.session_id])
 
 
-def _progress(total: int, enabled: bool) -> Callable[[SessionResult | None], None]:
+def progress_bar(total: int, enabled: bool) -> Callable[[SessionResult | None], None]:
     if not enabled:
         return lambda result: None
     from tqdm import tqdm

@@ -32,8 +32,8 @@ from sites.store.variants import VARIANT_NAMES, get_variant_spec
 from .abtest import ABResult, PairedMetric, compare_runs
 from .embedded import embedded_store, slow_pages
 from .persona import PersonaIntent
-from .policies._scripted_traits import FLOW_LIMIT_S
 from .policies.base import Policy
+from .policies.scripted_traits import FLOW_LIMIT_S
 from .session import RunConfig, run_sessions, session_ids
 from .summary import load_run
 

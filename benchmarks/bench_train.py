@@ -60,8 +60,8 @@ def grpo_run(data: Path, model: Path, out: Path, steps: int, bf16: bool, prompt_
              completion_tokens: int, group: int, lora_r: int = 0, checkpointing: bool = False) -> dict[str, float]:
     from datasets import Dataset
 
-    from training._common import load_data_split, load_processing_class
     from training.grpo import build_grpo_trainer
+    from training.run_setup import load_data_split, load_processing_class
 
     tokenizer = load_processing_class(model)
     rows = load_data_split(data, "rl", "train")

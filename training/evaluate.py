@@ -480,7 +480,7 @@ def compare_runs(reference: Sequence[Trace], simulated: Sequence[Trace],
     }
 
 
-def _reference_traces(reference: str | Path, split: str) -> list[Trace]:
+def reference_traces(reference: str | Path, split: str) -> list[Trace]:
     path = Path(reference)
     if (path / "meta.json").is_file():
         load_meta(path)
@@ -522,7 +522,7 @@ def session_realism(
     """
     from agent.session import RunConfig, run_sessions
 
-    ref_traces = _reference_traces(reference, split)
+    ref_traces = reference_traces(reference, split)
     from .data import persona_intent_of
 
     items = [pi for t in ref_traces if (pi := persona_intent_of(t.header.persona, t.header.intent)) is not None]

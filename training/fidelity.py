@@ -90,10 +90,10 @@ def measure_fidelity(exp: Path, models: dict[str, Path], *, sessions: int = 20, 
     from agent.policies import make_policy
     from agent.validity import measure_step_validity
     from training.data import persona_intent_of
-    from training.evaluate import _reference_traces, evaluate_model, session_realism
+    from training.evaluate import evaluate_model, reference_traces, session_realism
 
     test_data = exp / "data" / "test"
-    shoppers = [pi for t in _reference_traces(test_data, "test")
+    shoppers = [pi for t in reference_traces(test_data, "test")
                 if (pi := persona_intent_of(t.header.persona, t.header.intent)) is not None]
     work = work or Path(tempfile.mkdtemp(prefix="fidelity-"))
     results: dict[str, Any] = {}

@@ -39,13 +39,6 @@ import torch
 from trl import GRPOTrainer
 
 from agent.schema import ParseError
-from training._common import (
-    load_data_split,
-    load_processing_class,
-    require,
-    save_inference_prompt,
-    save_run_config,
-)
 from training.callbacks import (
     InterruptCallback,
     ProgressCallback,
@@ -56,6 +49,13 @@ from training.callbacks import (
 from training.configs import ShopR1GRPOConfig
 from training.lora import record_base, trainable_model
 from training.rewards import DEFAULT_CONFIG, ShopR1Reward, completion_text, parse_completion
+from training.run_setup import (
+    load_data_split,
+    load_processing_class,
+    require,
+    save_inference_prompt,
+    save_run_config,
+)
 from training.self_certainty import policy_self_certainty, rationale_token_masks
 
 logger = logging.getLogger(__name__)

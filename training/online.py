@@ -126,7 +126,7 @@ def online_dataset(config: ShopR1GRPOConfig, catalog: str | Path | None) -> Any:
     items: list[PersonaIntent] = []
     ids: list[str] = []
     if config.data_dir and (Path(config.data_dir) / "rl").is_dir():
-        from training._common import load_data_split
+        from training.run_setup import load_data_split
 
         data = load_data_split(config.data_dir, "rl", "train")
         if {"persona", "intent"} <= set(data.column_names):

@@ -25,13 +25,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training._common import (
-    load_data_split,
-    load_processing_class,
-    require,
-    save_inference_prompt,
-    save_run_config,
-)
 from training.callbacks import (
     InterruptCallback,
     ProgressCallback,
@@ -41,6 +34,13 @@ from training.callbacks import (
 )
 from training.configs import ShopR1SFTConfig
 from training.lora import record_base, trainable_model
+from training.run_setup import (
+    load_data_split,
+    load_processing_class,
+    require,
+    save_inference_prompt,
+    save_run_config,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ the options it wants, compares a few products when it is indecisive, and buys th
 is impulsive). It re-searches when results are poor, paginates when patient, abandons a cart now and then, recovers
 from failed actions, and leaves (`terminate`) when nothing fits or its patience (a step budget) runs out.
 
-It also reacts to how the store treats it, as people do (`_scripted_traits`, driven by the same persona traits):
+It also reacts to how the store treats it, as people do (`scripted_traits`, driven by the same persona traits):
 it reads a page from the top and reads less of a long page when impatient (attention); a page that keeps it waiting
 over a second may make it leave (patience in seconds); an extra click to reach the search box may make it stop
 searching (effort cost); a fee that first appears at checkout may make it abandon (price sensitivity); and when it
@@ -52,7 +52,8 @@ from envs.observation import Observation
 from ..persona import Intent, Persona
 from ..prompt import HistoryItem
 from ..schema import ShopperStep, format_step
-from ._scripted_page import (
+from .base import Policy, PolicyRequest, PolicyResponse
+from .page_reader import (
     Card,
     Choice,
     OptionGroup,
@@ -65,8 +66,8 @@ from ._scripted_page import (
     read_page,
     same_label,
 )
-from ._scripted_text import money, query_variants, read_intent, relevance, say, short_title, typo
-from ._scripted_traits import (
+from .scripted_text import money, query_variants, read_intent, relevance, say, short_title, typo
+from .scripted_traits import (
     attention_span,
     leave_after_surcharge,
     leave_after_wait,
@@ -74,7 +75,6 @@ from ._scripted_traits import (
     take_detour,
     try_unnamed_button,
 )
-from .base import Policy, PolicyRequest, PolicyResponse
 
 __all__ = ["ScriptedConfig", "ScriptedPolicy", "decide", "label", "step_rng"]
 
@@ -109,7 +109,7 @@ class ScriptedConfig:
                                        "then never show that page, and a model trained on them cannot recover "
                                        "from it)."})
     react_to_waits: bool = field(
-        default=True, metadata={"help": "Leave a site that keeps the shopper waiting (`_scripted_traits`). Off, a "
+        default=True, metadata={"help": "Leave a site that keeps the shopper waiting (`scripted_traits`). Off, a "
                                         "session depends on its seed alone, never on the clock: for reference data "
                                         "recorded on a busy machine, where the simulator, not the store, is slow."})
 

@@ -1,6 +1,6 @@
 """Free-text intents: written (`agent.free_text`, `Intent.from_product(free_text=True)`, `sample_from_catalog`),
-read by the scripted shopper (`agent.policies._request`, `read_intent`, `query_variants`), and the first-query check
-(`agent.query_checks`) against hand-written requests in `data/free_text_intents.jsonl`.
+read by the scripted shopper (`agent.policies.request_reader`, `read_intent`, `query_variants`), and the first-query
+check (`agent.query_checks`) against hand-written requests in `data/free_text_intents.jsonl`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from test_scripted import page, persona
 
 from agent.free_text import RequestParts, write_request
 from agent.persona import Intent
-from agent.policies._request import one_slip
-from agent.policies._scripted_text import query_variants, read_intent
+from agent.policies.request_reader import one_slip
 from agent.policies.scripted import decide, step_rng
+from agent.policies.scripted_text import query_variants, read_intent
 from agent.query_checks import first_query_checks, has_head_noun
 from envs.actions import TypeAndSubmit
 

@@ -1,4 +1,4 @@
-"""The scripted shopper's reactions to how a store treats it (`agent.policies._scripted_traits`), on hand-written
+"""The scripted shopper's reactions to how a store treats it (`agent.policies.scripted_traits`), on hand-written
 pages, and on the real store's known-effect variants over HTTP."""
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from test_scripted import (
 )
 
 from agent.persona import Intent
-from agent.policies._scripted_traits import attention_span, side_rng
 from agent.policies.scripted import decide, step_rng
+from agent.policies.scripted_traits import attention_span, side_rng
 from envs.actions import Click, Terminate
 
 RUSHED = persona(patience=0.0, decisiveness=1.0, exploration=0.0)

@@ -287,8 +287,8 @@ def test_a_budget_that_leaves_no_room_for_the_page_is_flagged(run_dir: Path, tmp
 
 def test_rl_rationales_keep_rl_prompts_in_the_sft_layout_and_the_model_remembers(run_dir: Path, tmp_path: Path) -> None:
     from agent.prompt import compact_system_prompt, load_prompt_config
-    from training._common import save_inference_prompt
     from training.data import DataConfig
+    from training.run_setup import save_inference_prompt
 
     out = tmp_path / "with-rationales"
     build_datasets([run_dir], out, config=DataConfig(max_context_tokens=20_000, rl_rationales=True))
@@ -355,7 +355,7 @@ def test_no_persona_data_shows_pages_and_actions_only_and_the_model_remembers(ru
     columns still say who shopped, meta records it, and a model trained on it is prompted the same way."""
     from agent.cli import app
     from agent.prompt import load_prompt_config
-    from training._common import save_inference_prompt
+    from training.run_setup import save_inference_prompt
 
     runner = CliRunner()
     for name, flag in (("with", "--persona"), ("without", "--no-persona")):

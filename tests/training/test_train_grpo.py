@@ -150,8 +150,8 @@ def test_binary_reward_and_latest_context(tmp_path, data_dir, micro_dir):
 
 
 def test_max_prompt_length_drops_long_prompts(tmp_path, data_dir, micro_dir):
-    from training._common import load_processing_class
     from training.grpo import load_rl_data
+    from training.run_setup import load_processing_class
 
     tokenizer = load_processing_class(micro_dir)
     full = load_rl_data(_config(tmp_path / "a", data_dir, micro_dir), tokenizer)

@@ -124,7 +124,7 @@ def test_ctrl_c_leaves_a_resumable_checkpoint(tmp_path, data_dir, micro_dir):
 def test_a_10k_token_session_keeps_its_final_action(micro_dir):
     from datasets import Dataset
 
-    from training._common import load_processing_class
+    from training.run_setup import load_processing_class
     from training.sft import _fit_sessions
 
     tokenizer = load_processing_class(micro_dir)

@@ -1,6 +1,6 @@
 """How the scripted shopper reacts to what people react to: attention, waiting, effort, surprise costs, dead ends.
 
-Private helper of :mod:`agent.policies.scripted`. Each reaction is a pure function of the persona's existing traits
+Used by :mod:`agent.policies.scripted`. Each reaction is a pure function of the persona's existing traits
 (`agent.persona.Persona`), so it needs no new fields and a persona file written before it still works:
 
 - **attention**: shoppers read a page from the top. How far down they read grows with `patience`: at least the 10

@@ -1,6 +1,6 @@
 """Reading a simplified page the way a shopper's eyes would: what kind of page it is, and what is on it.
 
-Private helper of :mod:`agent.policies.scripted`. Everything is read from the simplified HTML's structure and text
+Used by :mod:`agent.policies.scripted`. Everything is read from the simplified HTML's structure and text
 (landmarks, headings, legends, button labels, prices, ratings) and the element names it carries; name patterns such
 as ``refinements.brand.*`` are only a fallback, so small renames in the store or the simplifier do not break it.
 

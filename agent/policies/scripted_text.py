@@ -1,6 +1,6 @@
 """Words of the scripted shopper: what it reads out of an intent, the queries it types, and how it explains itself.
 
-Private helper of :mod:`agent.policies.scripted`. Only what the policy's prompt shows is read here: the intent's
+Used by :mod:`agent.policies.scripted`. Only what the policy's prompt shows is read here: the intent's
 `text`, `max_price` and `options` (never `keywords`, `department` or `target_asin`, which are for sampling and
 evaluation).
 
@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ._request import read_request
+from .request_reader import read_request
 
 __all__ = [
     "MAX_QUERY_WORDS",
@@ -118,8 +118,8 @@ class Want:
 def read_intent(text: str, max_price: float | None = None, options: Mapping[str, str] | None = None) -> Want:
     """Read the product phrase, its qualities, a named brand or department, and vagueness out of an intent's text.
 
-    Works on text the shopper did not write (see `agent.policies._request`): filler is dropped, the noun phrase after
-    "looking for / need / find me" is the product, "that is ...", "with ...", "under N dollars" are constraints. A
+    Works on text the shopper did not write (see `agent.policies.request_reader`): filler is dropped, the noun phrase
+    after "looking for / need / find me" is the product, "that is ...", "with ...", "under N dollars" are constraints. A
     budget or size the text names is used when `max_price` or `options` lack one.
 
     >>> w = read_intent("i am looking for a headphones case that is apple compatible and is navy blue colored")

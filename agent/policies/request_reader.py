@@ -1,6 +1,6 @@
 """Reading a shopping request written by anyone: the product phrase, its qualities and the budget, filler dropped.
 
-Private helper of :mod:`agent.policies._scripted_text`. The rules are plain and explainable, no model:
+Used by :mod:`agent.policies.scripted_text`. The rules are plain and explainable, no model:
 
 1. Normalise: lowercase, straight quotes, "w/" -> "with", typos of the common request words fixed ("lokoing" ->
    "looking"); measurements ("50 by 60 inch", "16 oz") and the budget ("under 30 dollars", "<$30") are taken out.
