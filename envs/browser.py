@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
+from importlib import resources
 from pathlib import Path
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, async_playwright
@@ -25,39 +26,15 @@ from .simplify import Element
 
 log = logging.getLogger(__name__)
 
-ANNOTATE_JS = """
-() => {
-  const interactive = new Set(['A', 'BUTTON', 'INPUT', 'SELECT', 'TEXTAREA', 'OPTION', 'SUMMARY']);
-  let i = 0;
-  for (const el of document.querySelectorAll('*')) {
-    el.setAttribute('data-shop-id', String(i++));
-    el.removeAttribute('data-shop-hidden');
-    if (el.tagName === 'A' && el.hasAttribute('target')) el.setAttribute('target', '_self');  // no popups
-    if (el.tagName === 'INPUT') {
-      const t = (el.type || 'text').toLowerCase();
-      if (t === 'checkbox' || t === 'radio') {
-        if (el.checked) el.setAttribute('checked', ''); else el.removeAttribute('checked');
-      }
-      else if (t !== 'password' && t !== 'file') el.setAttribute('value', el.value);
-    } else if (el.tagName === 'TEXTAREA') { el.textContent = el.value; }
-    else if (el.tagName === 'OPTION') {
-      if (el.selected) el.setAttribute('selected', ''); else el.removeAttribute('selected');
-    }
-    if (!el.closest('body') || el.tagName === 'OPTION') continue;
-    const style = getComputedStyle(el);
-    if (style.display === 'none' || style.visibility === 'hidden') {
-      el.setAttribute('data-shop-hidden', '1');
-      continue;
-    }
-    if (interactive.has(el.tagName) || el.getAttribute('role')) {
-      const r = el.getBoundingClientRect();
-      if (r.width === 0 && r.height === 0 && style.display !== 'contents') el.setAttribute('data-shop-hidden', '1');
-    }
-  }
-  const dt = document.doctype;
-  return (dt ? '<!DOCTYPE ' + dt.name + '>' : '') + document.documentElement.outerHTML;
-}
-"""
+
+def _script(name: str) -> str:
+    """A JavaScript file shipped beside this module (package data), minus its leading `//` comment lines."""
+    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return "\n".join(line for line in text.splitlines() if not line.startswith("//")).strip()
+
+
+ANNOTATE_JS = _script("annotate.js")
+"""Evaluated after each load: stamps `data-shop-id`s, marks hidden elements, returns the HTML."""
 
 ABANDON_TIMEOUT_S = 5.0  # at most this long to reopen the page an abandoned action started from
 
@@ -68,11 +45,7 @@ def _is_crash(exc: BaseException) -> bool:
     return isinstance(exc, PlaywrightError) and any(m in str(exc) for m in _CRASH_MARKERS)
 
 
-REFRESH_TARGETS_JS = """() => [...document.querySelectorAll('meta[http-equiv]')]
-  .filter(m => m.httpEquiv.toLowerCase() === 'refresh')
-  .map(m => (m.content.match(/url\\s*=\\s*['"]?([^'"]+)/i) || [])[1])
-  .filter(Boolean)
-  .map(u => { try { return new URL(u.trim(), location.href).href } catch (e) { return '' } })"""
+REFRESH_TARGETS_JS = _script("refresh_targets.js")
 
 
 class SharedBrowser:
