@@ -67,12 +67,12 @@ async def test_the_default_policy_acts_validly_on_the_store(store_url, store_db)
     policy = make_policy("local", device="cpu")
     assert policy.config.model_dir == str(DEFAULT_POLICY_DIR) and policy.config.structured
     try:
-        shoppers = sample_from_catalog(store_db, 8, seed=7)
-        result = await measure_step_validity(policy, store_url, shoppers, steps=16, seed=0, max_steps=6)
+        shoppers = sample_from_catalog(store_db, 4, seed=7)
+        result = await measure_step_validity(policy, store_url, shoppers, steps=8, seed=0, max_steps=6)
     finally:
         await policy.close()
-    assert result.steps == 16
-    assert result.parse_rate >= 0.95 and result.valid_rate >= 0.95, result
+    assert result.steps == 8  # a SmolLM2 step on 2 CPU cores costs seconds: the full 50-step measure is a benchmark
+    assert result.parse_rate == 1.0 and result.valid_rate == 1.0, result
 
 
 def test_simulate_uses_the_default_checkpoint_unless_told_otherwise(store_url, store_db, tmp_path):

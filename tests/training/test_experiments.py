@@ -11,12 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from training.configs import load_config
+from training.experiment_presets import SIZE_FIELDS, SMOLLM2_ROWS
 from training.experiments import (
     BASE_CONFIG,
     MODELS,
     PRESETS,
-    SIZE_FIELDS,
-    SMOLLM2_ROWS,
     PresetName,
     _Context,
     _select,
