@@ -215,10 +215,10 @@ def demo(
 
     run_dir = out / datetime.now().strftime("%Y%m%d-%H%M%S")
     typer.echo(f"shop-r1 demo: {sessions} {policy} shoppers on the embedded store, in Chromium -> {run_dir}")
-    simulate(out=run_dir, site=None, embedded=True, variant=VariantName.a, catalog=None,  # type: ignore[attr-defined] personas=None, policy=policy,
-             model=None, base_url=None, temperature=None, max_tokens=None, structured=True, sessions=sessions,
-             concurrency=concurrency,
-             backend="browser", seed=seed, max_steps=30, screenshots=True, playwright_trace=False, report=True)
+    simulate(out=run_dir, site=None, embedded=True, variant=VariantName("a"), catalog=None, personas=None,
+             policy=policy, model=None, base_url=None, temperature=None, max_tokens=None, structured=True,
+             sessions=sessions, concurrency=concurrency, backend="browser", seed=seed, max_steps=30, screenshots=True,
+             playwright_trace=False, report=True)
 
 
 @app.command()

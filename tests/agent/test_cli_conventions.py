@@ -68,3 +68,18 @@ def test_the_commands_own_usage_errors_have_the_same_style(tmp_path) -> None:
     result = runner.invoke(app, ["eval", "--data", str(tmp_path), "--out", str(tmp_path / "x.json")])
     assert result.exit_code == 2
     assert "Expect exactly one of --model DIR or --policy NAME, actually: neither" in _flat(result.output)
+
+
+@pytest.mark.browser
+def test_demo_runs_the_policy_it_is_given(tmp_path) -> None:
+    """`demo --policy scripted` runs the scripted shopper (a comment once swallowed the argument, and the demo ran the
+    default model whatever was asked)."""
+    import json
+
+    result = runner.invoke(app, ["demo", "--policy", "scripted", "--sessions", "1", "--concurrency", "1",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["policy"]["name"] == "scripted", run["policy"]
+    assert (run_dir / "report.html").is_file() and any((run_dir / "screenshots").rglob("*.png"))
