@@ -56,19 +56,23 @@ async def measure_step_validity(
     backend: Literal["http", "browser"] = "http",
 ) -> StepValidity:
     """Run sessions of `policy` on `site` (shoppers from `items`, `concurrency` at a time, at most `max_steps` steps
-    each) until `steps` steps are recorded, then count the first `steps`. More sessions than `items` cycle through
-    them; the policy is not closed. A `ValueError` if `items` is empty or `steps` < 1."""
-    if steps < 1 or not items:
-        raise ValueError(f"Expect steps >= 1 and some shoppers, actually: steps={steps}, {len(items)} shoppers")
+    each) until `steps` steps are recorded, then count the first `steps`. Each round starts only as many sessions as
+    the steps still missing could need, so a small `steps` costs few sessions. More sessions than `items` cycle
+    through them; the policy is not closed. A `ValueError` if `items` is empty or `steps` or `max_steps` < 1."""
+    if steps < 1 or max_steps < 1 or not items:
+        raise ValueError(f"Expect steps >= 1, max_steps >= 1 and some shoppers, actually: steps={steps}, "
+                         f"max_steps={max_steps}, {len(items)} shoppers")
     config = RunConfig(site=site, backend=backend, concurrency=concurrency, seed=seed, max_steps=max_steps)
     records: list[Any] = []
     sessions = 0
     with tempfile.TemporaryDirectory(prefix="shop-r1-validity-") as tmp:
         round_ = 0
         while len(records) < steps:
-            batch = [items[(sessions + k) % len(items)] for k in range(concurrency)]
+            # Only as many sessions as could still be needed: a round of `n` sessions records at most n * max_steps.
+            n = min(concurrency, -(-(steps - len(records)) // max_steps))
+            batch = [items[(sessions + k) % len(items)] for k in range(n)]
             run_dir = Path(tmp) / f"round{round_}"
-            ids = [f"s{sessions + k:05d}" for k in range(concurrency)]
+            ids = [f"s{sessions + k:05d}" for k in range(n)]
             await run_sessions(run_dir, policy, batch, config, ids=ids, progress=False,
                                extra={"task": "step_validity"})
             sessions += len(batch)

@@ -182,11 +182,12 @@ def fidelity_command(
     validity_steps: Annotated[int, typer.Option(min=1, help="Seeded store steps for validity.")] = 50,
     eval_limit: Annotated[int, typer.Option(min=1, help="Test steps scored for next action.")] = 64,
     free_text: Annotated[Path | None, typer.Option(help="JSONL of free-text requests with head nouns.")] = None,
+    max_steps: Annotated[int, typer.Option(min=1, help="Step cap of each live session.")] = 30,
 ) -> None:
     """Measure the scripted shopper and each model side by side on held-out shoppers (the README's fidelity table)."""
     models = parse_models(model)
     result = measure_fidelity(exp, models, sessions=sessions, validity_steps=validity_steps, eval_limit=eval_limit,
-                              free_text=free_text)
+                              free_text=free_text, max_steps=max_steps)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     table = format_fidelity(result)
