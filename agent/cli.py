@@ -49,6 +49,10 @@ def _fail(message: str, param: str | None = None) -> Exception:
 
 Backend = Annotated[Literal["browser", "http"],
                     typer.Option(help="browser (Playwright + Chromium) or http (no browser, faster).")]
+Sessions = Annotated[int, typer.Option(min=1, help="How many sessions (shoppers).")]
+Concurrency = Annotated[int, typer.Option(min=1, help="Sessions at once.")]
+Seed = Annotated[int, typer.Option(help="Seed for personas, intents and the scripted shopper.")]
+MaxSteps = Annotated[int, typer.Option(min=1, help="Step budget per session.")]
 Variant = Annotated[VariantName, typer.Option(
     help="Store variant with --embedded: a or b (two layouts), or a with one change known to hurt shoppers "
          "(sites/store/variants.py).")]
@@ -76,11 +80,11 @@ def simulate(
     schema_field: Annotated[Literal["response_format", "structured_outputs"], typer.Option(
         help="openai: send the schema as OpenAI's response_format, or in vLLM's own structured_outputs field.")
     ] = "response_format",
-    sessions: Annotated[int, typer.Option(min=1, help="How many sessions.")] = 10,
-    concurrency: Annotated[int, typer.Option(min=1, help="Sessions at once.")] = 4,
+    sessions: Sessions = 10,
+    concurrency: Concurrency = 4,
     backend: Backend = "browser",
-    seed: Annotated[int, typer.Option(help="Seed for personas, intents and the scripted shopper.")] = 0,
-    max_steps: Annotated[int, typer.Option(min=1, help="Step budget per session.")] = 30,
+    seed: Seed = 0,
+    max_steps: MaxSteps = 30,
     screenshots: Annotated[bool, typer.Option(help="Save a screenshot per step (browser backend).")] = False,
     playwright_trace: Annotated[bool, typer.Option(help="Save a Playwright trace.zip per session.")] = False,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = True,
@@ -204,21 +208,21 @@ def _write_report(run_dir: Path) -> Path:
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Run directory (a fresh one is made inside it).")] = Path("runs/demo"),
-    sessions: Annotated[int, typer.Option(min=1, help="How many shoppers.")] = 4,
-    concurrency: Annotated[int, typer.Option(min=1, help="Shoppers at once.")] = 4,
+    sessions: Sessions = 4,
+    concurrency: Concurrency = 4,
     policy: Annotated[Literal["local", "scripted"], typer.Option(
         help="local (the shipped default shopper, on CPU) or scripted (rule-based).")] = "local",
-    seed: Annotated[int, typer.Option(help="Seed for personas and shoppers.")] = 0,
+    seed: Seed = 0,
+    max_steps: MaxSteps = 30,
 ) -> None:
-    """The main job on the embedded default: shoppers browse the local store in Chromium; then the report."""
+    """The main job on the embedded default: shoppers browse the local store in Chromium; then the report.
+    `simulate --embedded --backend browser --screenshots` with these options and simulate's defaults for the rest."""
     from datetime import datetime
 
     run_dir = out / datetime.now().strftime("%Y%m%d-%H%M%S")
     typer.echo(f"shop-r1 demo: {sessions} {policy} shoppers on the embedded store, in Chromium -> {run_dir}")
-    simulate(out=run_dir, site=None, embedded=True, variant=VariantName("a"), catalog=None, personas=None,
-             policy=policy, model=None, base_url=None, temperature=None, max_tokens=None, structured=True,
-             sessions=sessions, concurrency=concurrency, backend="browser", seed=seed, max_steps=30, screenshots=True,
-             playwright_trace=False, report=True)
+    simulate(out=run_dir, embedded=True, policy=policy, sessions=sessions, concurrency=concurrency, seed=seed,
+             max_steps=max_steps, backend="browser", screenshots=True)
 
 
 @app.command()

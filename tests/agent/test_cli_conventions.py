@@ -77,9 +77,21 @@ def test_demo_runs_the_policy_it_is_given(tmp_path) -> None:
     import json
 
     result = runner.invoke(app, ["demo", "--policy", "scripted", "--sessions", "1", "--concurrency", "1",
-                                 "--out", str(tmp_path)])
+                                 "--max-steps", "2", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
     run = json.loads((run_dir / "run.json").read_text())
     assert run["policy"]["name"] == "scripted", run["policy"]
     assert (run_dir / "report.html").is_file() and any((run_dir / "screenshots").rglob("*.png"))
+    from agent.trace import iter_traces
+
+    [trace] = iter_traces(run_dir)
+    assert 1 <= len(trace.steps) <= 2  # --max-steps reached simulate
+
+
+def test_demo_declares_its_options_as_simulate_does() -> None:
+    """demo reuses simulate's option declarations: the shared options carry the same help in both."""
+    demo, simulate = (_flat(runner.invoke(app, [c, "--help"], terminal_width=200).output) for c in ("demo", "simulate"))
+    for help_text in ("How many sessions (shoppers).", "Sessions at once.", "Step budget per session.",
+                      "Seed for personas, intents and the scripted shopper."):
+        assert help_text in demo and help_text in simulate, help_text
