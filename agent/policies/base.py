@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from envs.actions import Click
 from envs.observation import Observation
 
 from ..persona import Intent, Persona
@@ -42,6 +43,33 @@ class PolicyResponse:
     error: str | None = None
     prompt: dict[str, Any] | None = None  # prompt-budget bookkeeping (dropped pages, tokens)
     usage: dict[str, int] = field(default_factory=dict)
+
+
+def noop_click(request: PolicyRequest) -> str | None:
+    """The element the previous step clicked when that click left the page exactly as it was (same URL, same
+    simplified HTML), else None. On a store, doing it again from the same page gives the same page again: a loop
+    with no way out, such as pressing "Buy Now" over and over on the "Please choose a size" notice.
+
+    >>> from dataclasses import replace
+    >>> from agent.persona import Intent, Persona
+    >>> from agent.prompt import HistoryItem
+    >>> from envs.observation import ElementRef, Observation
+    >>> buy = ElementRef("p.buy_now", "clickable")
+    >>> page = Observation("http://shop/buy-now", "Notice", "<p>Choose a size</p>", (buy,))
+    >>> before = HistoryItem(page.url, page.html, {"type": "click", "name": "p.buy_now"})
+    >>> request = PolicyRequest("s", Persona(persona_id="p", name="P"), Intent(text="a shirt"), (before,), page, 1)
+    >>> noop_click(request)
+    'p.buy_now'
+    >>> noop_click(replace(request, observation=replace(page, html="<p>Added</p>"))) is None
+    True
+    """
+    if not request.history:
+        return None
+    last = request.history[-1]
+    page = request.observation
+    if isinstance(last.action, Click) and last.url == page.url and last.observation == page.html:
+        return last.action.name
+    return None
 
 
 class Policy(ABC):

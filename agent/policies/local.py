@@ -19,7 +19,7 @@ from ..models import Completion, GenerationRequest, LocalEngine, combine_seeds
 from ..persona import PersonaIntent
 from ..prompt import PromptConfig, PromptResult, build_messages, load_prompt_config
 from ..schema import ParseError, parse_step
-from .base import Policy, PolicyRequest, PolicyResponse
+from .base import Policy, PolicyRequest, PolicyResponse, noop_click
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,11 @@ class LocalPolicyConfig:
         default=True,
         metadata={"help": "Constrain decoding to the step JSON with names drawn from the page (agent.grammar): the "
                           "local counterpart of vLLM structured outputs. False: the model's raw output."},
+    )
+    skip_noop_repeats: bool = field(
+        default=True,
+        metadata={"help": "With `structured`: leave out of the grammar the element whose click on the previous step "
+                          "left the page unchanged (`noop_click`), so a shopper cannot press it again and again."},
     )
 
     def __post_init__(self) -> None:
@@ -141,7 +146,10 @@ class LocalPolicy(Policy):
                           f"{len(ids)}; lower PromptConfig.max_context_tokens",
                 )
                 continue
-            grammar = grammar_for_elements(request.observation.elements) if self.config.structured else None
+            grammar = None
+            if self.config.structured:
+                skip = noop_click(request) if self.config.skip_noop_repeats else None
+                grammar = grammar_for_elements([e for e in request.observation.elements if e.name != skip])
             gen = GenerationRequest(prompt_ids=tuple(ids), max_new_tokens=self.config.max_new_tokens,
                                     temperature=self.config.temperature, top_p=self.config.top_p,
                                     seed=self._seed(request), grammar=grammar)

@@ -40,7 +40,7 @@ from ..models import combine_seeds
 from ..persona import PersonaIntent
 from ..prompt import PromptConfig, PromptResult, approx_tokens, build_messages
 from ..schema import ParseError, page_names, parse_step, response_format
-from .base import Policy, PolicyRequest, PolicyResponse
+from .base import Policy, PolicyRequest, PolicyResponse, noop_click
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,11 @@ class OpenAIPolicyConfig:
         default=True,
         metadata={"help": "With structured: put the page's names in the schema as enums (page-valid by construction); "
                           "False sends the fixed schema with free-string names."},
+    )
+    skip_noop_repeats: bool = field(
+        default=True,
+        metadata={"help": "With page_schema: leave out of the schema the element whose click on the previous step "
+                          "left the page unchanged (`agent.policies.base.noop_click`), as the local policy does."},
     )
     schema_field: Literal["response_format", "structured_outputs"] = field(
         default="response_format",
@@ -196,7 +201,8 @@ class OpenAIPolicy(Policy):
             body["seed"] = combine_seeds(self.config.seed, request.seed, request.step) % (2**31)
         if self._structured:
             if self.config.page_schema:
-                clickable, inputs = page_names(request.observation.elements)
+                skip = noop_click(request) if self.config.skip_noop_repeats else None
+                clickable, inputs = page_names([e for e in request.observation.elements if e.name != skip])
                 fmt = response_format(lengths=self.config.schema_lengths, clickable=clickable, inputs=inputs)
             else:
                 fmt = response_format(lengths=self.config.schema_lengths)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import threading
 import time
@@ -439,3 +440,27 @@ def test_local_policy_serves_one_event_loop_after_another(engine: LocalEngine) -
 
     for _ in range(2):  # e.g. a validity check, then a realism run, each with its own asyncio.run
         assert [len(r) for r in asyncio.run(two_sessions())] == [1, 1]
+
+
+async def test_local_policy_will_not_press_again_what_changed_nothing(engine: LocalEngine) -> None:
+    """A click that left the page exactly as it was (same URL and HTML) is left out of the next step's grammar: the
+    default shopper pressed "Buy Now" on the "Please choose a size" notice until its steps ran out."""
+    page = Observation(url="http://shop/buy-now", title="Notice", html="<p>Please choose a size</p>",
+                       elements=(ElementRef("p.buy_now", "clickable"), ElementRef("p.size.m", "clickable")))
+    pressed = HistoryItem(page.url, page.html, Click(name="p.buy_now"), "Buy it.")
+    request = PolicyRequest(session_id="s", persona=Persona(persona_id="p", name="P"), intent=Intent(text="a shirt"),
+                            history=(pressed,), observation=page, step=1)
+    moved = dataclasses.replace(request, history=(dataclasses.replace(pressed, url="http://shop/product/1"),))
+
+    def clickable(policy: LocalPolicy, req: PolicyRequest) -> tuple[str, ...] | None:
+        _, [(_, gen, _)] = policy._prepare([req])
+        return gen.grammar.clickable
+
+    guarded = LocalPolicy(LocalPolicyConfig(model_dir="unused"), engine=engine)
+    assert clickable(guarded, request) == ("p.size.m",)
+    assert clickable(guarded, moved) == ("p.buy_now", "p.size.m")  # it came from another page: not a no-op
+    plain = LocalPolicy(LocalPolicyConfig(model_dir="unused", skip_noop_repeats=False), engine=engine)
+    assert clickable(plain, request) == ("p.buy_now", "p.size.m")
+    responses = await guarded.act([dataclasses.replace(request, seed=k) for k in range(6)])
+    for resp in responses:  # a random model, inside the grammar: never the no-op again
+        assert resp.step is not None and getattr(resp.step.action, "name", None) != "p.buy_now", resp
