@@ -45,32 +45,30 @@ class PolicyResponse:
     usage: dict[str, int] = field(default_factory=dict)
 
 
-def noop_click(request: PolicyRequest) -> str | None:
-    """The element the previous step clicked when that click left the page exactly as it was (same URL, same
-    simplified HTML), else None. On a store, doing it again from the same page gives the same page again: a loop
-    with no way out, such as pressing "Buy Now" over and over on the "Please choose a size" notice.
+def noop_clicks(request: PolicyRequest) -> frozenset[str]:
+    """The elements whose click, on this very page (same URL, same simplified HTML), gave this very page back. On a
+    store, clicking one of them again gives the same page again: a loop with no way out, such as pressing "Buy Now",
+    then "Add to Cart", then "Buy Now" again on the "Please choose a size" notice.
 
     >>> from dataclasses import replace
     >>> from agent.persona import Intent, Persona
     >>> from agent.prompt import HistoryItem
     >>> from envs.observation import ElementRef, Observation
-    >>> buy = ElementRef("p.buy_now", "clickable")
-    >>> page = Observation("http://shop/buy-now", "Notice", "<p>Choose a size</p>", (buy,))
-    >>> before = HistoryItem(page.url, page.html, {"type": "click", "name": "p.buy_now"})
-    >>> request = PolicyRequest("s", Persona(persona_id="p", name="P"), Intent(text="a shirt"), (before,), page, 1)
-    >>> noop_click(request)
-    'p.buy_now'
-    >>> noop_click(replace(request, observation=replace(page, html="<p>Added</p>"))) is None
-    True
+    >>> notice = Observation("http://shop/buy-now", "Notice", "<p>Choose a size</p>", (ElementRef("buy", "clickable"),))
+    >>> def pressed(name, page=notice):
+    ...     return HistoryItem(page.url, page.html, {"type": "click", "name": name})
+    >>> request = PolicyRequest("s", Persona(persona_id="p", name="P"), Intent(text="a shirt"),
+    ...                         (pressed("buy"), pressed("cart")), notice, 2)
+    >>> sorted(noop_clicks(request))
+    ['buy', 'cart']
+    >>> product = replace(notice, url="http://shop/product/1", html="<p>A shirt</p>")
+    >>> sorted(noop_clicks(replace(request, history=(pressed("buy", product), pressed("cart")))))  # buy moved on
+    ['cart']
     """
-    if not request.history:
-        return None
-    last = request.history[-1]
-    page = request.observation
-    if isinstance(last.action, Click) and last.url == page.url and last.observation == page.html:
-        return last.action.name
-    return None
-
+    pages = [(h.url, h.observation) for h in request.history] + [(request.observation.url, request.observation.html)]
+    here = pages[-1]
+    return frozenset(h.action.name for h, before, after in zip(request.history, pages[:-1], pages[1:], strict=True)
+                     if isinstance(h.action, Click) and before == here and after == here)
 
 class Policy(ABC):
     """A shopper: given requests from many sessions, returns one response each, in order."""

@@ -19,7 +19,7 @@ from ..models import Completion, GenerationRequest, LocalEngine, combine_seeds
 from ..persona import PersonaIntent
 from ..prompt import PromptConfig, PromptResult, build_messages, load_prompt_config
 from ..schema import ParseError, parse_step
-from .base import Policy, PolicyRequest, PolicyResponse, noop_click
+from .base import Policy, PolicyRequest, PolicyResponse, noop_clicks
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ class LocalPolicyConfig:
     )
     skip_noop_repeats: bool = field(
         default=True,
-        metadata={"help": "With `structured`: leave out of the grammar the element whose click on the previous step "
-                          "left the page unchanged (`noop_click`), so a shopper cannot press it again and again."},
+        metadata={"help": "With `structured`: leave out of the grammar every element whose click on this same page "
+                          "gave that same page back (`noop_clicks`), so a shopper cannot press it again and again."},
     )
 
     def __post_init__(self) -> None:
@@ -148,8 +148,8 @@ class LocalPolicy(Policy):
                 continue
             grammar = None
             if self.config.structured:
-                skip = noop_click(request) if self.config.skip_noop_repeats else None
-                grammar = grammar_for_elements([e for e in request.observation.elements if e.name != skip])
+                skip = noop_clicks(request) if self.config.skip_noop_repeats else frozenset()
+                grammar = grammar_for_elements([e for e in request.observation.elements if e.name not in skip])
             gen = GenerationRequest(prompt_ids=tuple(ids), max_new_tokens=self.config.max_new_tokens,
                                     temperature=self.config.temperature, top_p=self.config.top_p,
                                     seed=self._seed(request), grammar=grammar)

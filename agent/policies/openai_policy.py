@@ -40,7 +40,7 @@ from ..models import combine_seeds
 from ..persona import PersonaIntent
 from ..prompt import PromptConfig, PromptResult, approx_tokens, build_messages
 from ..schema import ParseError, page_names, parse_step, response_format
-from .base import Policy, PolicyRequest, PolicyResponse, noop_click
+from .base import Policy, PolicyRequest, PolicyResponse, noop_clicks
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ class OpenAIPolicyConfig:
     )
     skip_noop_repeats: bool = field(
         default=True,
-        metadata={"help": "With page_schema: leave out of the schema the element whose click on the previous step "
-                          "left the page unchanged (`agent.policies.base.noop_click`), as the local policy does."},
+        metadata={"help": "With page_schema: leave out of the schema every element whose click on this same page "
+                          "gave that same page back (`agent.policies.base.noop_clicks`), as the local policy does."},
     )
     schema_field: Literal["response_format", "structured_outputs"] = field(
         default="response_format",
@@ -201,8 +201,8 @@ class OpenAIPolicy(Policy):
             body["seed"] = combine_seeds(self.config.seed, request.seed, request.step) % (2**31)
         if self._structured:
             if self.config.page_schema:
-                skip = noop_click(request) if self.config.skip_noop_repeats else None
-                clickable, inputs = page_names([e for e in request.observation.elements if e.name != skip])
+                skip = noop_clicks(request) if self.config.skip_noop_repeats else frozenset()
+                clickable, inputs = page_names([e for e in request.observation.elements if e.name not in skip])
                 fmt = response_format(lengths=self.config.schema_lengths, clickable=clickable, inputs=inputs)
             else:
                 fmt = response_format(lengths=self.config.schema_lengths)

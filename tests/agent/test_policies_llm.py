@@ -443,14 +443,20 @@ def test_local_policy_serves_one_event_loop_after_another(engine: LocalEngine) -
 
 
 async def test_local_policy_will_not_press_again_what_changed_nothing(engine: LocalEngine) -> None:
-    """A click that left the page exactly as it was (same URL and HTML) is left out of the next step's grammar: the
-    default shopper pressed "Buy Now" on the "Please choose a size" notice until its steps ran out."""
+    """Clicks that gave this very page back (same URL and HTML) are left out of the grammar on it: the default
+    shopper pressed "Add to Cart", "Add to Cart", "Buy Now", "Add to Cart"... on the "Please choose a size" notice until
+    its steps ran out."""
     page = Observation(url="http://shop/buy-now", title="Notice", html="<p>Please choose a size</p>",
-                       elements=(ElementRef("p.buy_now", "clickable"), ElementRef("p.size.m", "clickable")))
-    pressed = HistoryItem(page.url, page.html, Click(name="p.buy_now"), "Buy it.")
+                       elements=(ElementRef("p.buy_now", "clickable"), ElementRef("p.add_to_cart", "clickable"),
+                                 ElementRef("p.size.m", "clickable")))
+    product = dataclasses.replace(page, url="http://shop/product/1", html="<p>A shirt</p>")
+
+    def pressed(name: str, on: Observation = page) -> HistoryItem:
+        return HistoryItem(on.url, on.html, Click(name=name), "Buy it.")
+
     request = PolicyRequest(session_id="s", persona=Persona(persona_id="p", name="P"), intent=Intent(text="a shirt"),
-                            history=(pressed,), observation=page, step=1)
-    moved = dataclasses.replace(request, history=(dataclasses.replace(pressed, url="http://shop/product/1"),))
+                            history=(pressed("p.buy_now", product), pressed("p.buy_now"), pressed("p.add_to_cart")),
+                            observation=page, step=3)
 
     def clickable(policy: LocalPolicy, req: PolicyRequest) -> tuple[str, ...] | None:
         _, [(_, gen, _)] = policy._prepare([req])
@@ -458,9 +464,12 @@ async def test_local_policy_will_not_press_again_what_changed_nothing(engine: Lo
 
     guarded = LocalPolicy(LocalPolicyConfig(model_dir="unused"), engine=engine)
     assert clickable(guarded, request) == ("p.size.m",)
-    assert clickable(guarded, moved) == ("p.buy_now", "p.size.m")  # it came from another page: not a no-op
+    # Only what gave the same page back: the first Buy Now came from the product page and led here.
+    first = dataclasses.replace(request, history=request.history[:1], step=1)
+    assert clickable(guarded, first) == ("p.buy_now", "p.add_to_cart", "p.size.m")
     plain = LocalPolicy(LocalPolicyConfig(model_dir="unused", skip_noop_repeats=False), engine=engine)
-    assert clickable(plain, request) == ("p.buy_now", "p.size.m")
+    assert clickable(plain, request) == ("p.buy_now", "p.add_to_cart", "p.size.m")
     responses = await guarded.act([dataclasses.replace(request, seed=k) for k in range(6)])
-    for resp in responses:  # a random model, inside the grammar: never the no-op again
-        assert resp.step is not None and getattr(resp.step.action, "name", None) != "p.buy_now", resp
+    for resp in responses:  # a random model, inside the grammar: never a no-op again
+        assert resp.step is not None, resp
+        assert getattr(resp.step.action, "name", None) not in ("p.buy_now", "p.add_to_cart"), resp
