@@ -9,7 +9,7 @@ import csv
 import sys
 from pathlib import Path
 
-from agent.trace import iter_traces
+from agent.runtime.trace import iter_traces
 
 
 def served_row(run: Path) -> dict[str, float]:

@@ -19,11 +19,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _report import num, write_report  # noqa: E402
 from bench_env import throughput as env_throughput  # noqa: E402
 
-from agent.policies import make_policy  # noqa: E402
-from agent.population import sample_from_catalog  # noqa: E402
-from agent.session import RunConfig, run_sessions  # noqa: E402
-from agent.summary import session_searches, summarize  # noqa: E402
-from agent.trace import iter_traces  # noqa: E402
+from agent.analysis.summary import session_searches, summarize  # noqa: E402
+from agent.policy import make_policy  # noqa: E402
+from agent.runtime.session import RunConfig, run_sessions  # noqa: E402
+from agent.runtime.trace import iter_traces  # noqa: E402
+from agent.wiring import sample_from_catalog  # noqa: E402
 from sites.store.generate import build_catalog  # noqa: E402
 from sites.store.server import StoreServer  # noqa: E402
 

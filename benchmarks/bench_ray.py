@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 import httpx
 from _report import write_report  # noqa: E402
 
-from agent.distributed import import_ray, run_sessions_ray
-from agent.policies import make_policy
-from agent.population import sample_from_catalog
-from agent.session import RunConfig, run_sessions
-from agent.trace import iter_traces
+from agent.policy import make_policy
+from agent.runtime.distributed import import_ray, run_sessions_ray
+from agent.runtime.session import RunConfig, run_sessions
+from agent.runtime.trace import iter_traces
+from agent.wiring import sample_from_catalog
 from sites.store.generate import build_catalog
 
 

@@ -7,7 +7,7 @@ queries), each with 8 sampled completions (GRPO's group), 20,000 completions in 
 Rows, each the best of `--repeats` interleaved rounds, caches cleared and the cyclic GC off during each run
 (as `timeit` does):
 
-- parse only: `agent.schema.parse_step` on every completion (the format check);
+- parse only: `agent.policy.schema.parse_step` on every completion (the format check);
 - reward only: `score_action` on already parsed actions (tokenize, ROUGE-L, gating, DARS);
 - parse + reward: the TRL callable `ShopR1Reward()(prompts, completions, gold_action=...)`, everything included;
 - baselines, same run: the same two with a pure-Python O(n·m) DP ROUGE-L instead of rapidfuzz's LCSseq;
@@ -32,7 +32,7 @@ from pathlib import Path
 import rapidfuzz
 
 import training.rewards as rewards
-from agent.schema import ShopperStep, parse_step
+from agent.policy.schema import ShopperStep, parse_step
 from training.rewards import RewardConfig, ShopR1Reward, parse_gold, score_action
 from training.rouge import tokenize
 

@@ -108,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    from agent.base_models import ensure_base
+    from agent.policy.base_models import ensure_base
 
     smollm2 = ensure_base("smollm2-135m-instruct")
     smollm2_data = args.smollm2_data or args.data

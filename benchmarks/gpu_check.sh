@@ -27,7 +27,7 @@ shop() {  # the CLI, also from a checkout that is not pip-installed (the lent ma
           # from training.cli directly instead of the entry point
   "$PY" -c 'import sys
 from importlib.metadata import entry_points
-from agent.cli import app
+from agent.cli.root import app
 if not list(entry_points(group="shop_r1.commands")):
     from training.cli import register
     register(app)

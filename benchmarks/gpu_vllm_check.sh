@@ -71,7 +71,7 @@ done
 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} "$PY" - "$WORK" "$ENGINE" "$OUT" "$MODEL" "$FIELD" <<'PYEOF'
 import sys
 from pathlib import Path
-from agent.trace import iter_traces
+from agent.runtime.trace import iter_traces
 sys.path.insert(0, "benchmarks")
 from _gpu_report import served_row
 work, engine, out, model, field = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4], sys.argv[5]

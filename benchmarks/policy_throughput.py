@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.models import GenerationRequest, LocalEngine  # noqa: E402
-from agent.prompt import build_messages  # noqa: E402
-from agent.server import PolicyServer  # noqa: E402
+from agent.policy.engines import GenerationRequest, LocalEngine  # noqa: E402
+from agent.policy.prompt import build_messages  # noqa: E402
+from agent.wiring import PolicyServer  # noqa: E402
 
 PAGE = ("<nav><a name='nav_bar.homepage'>Home</a></nav><input name='search_input'/>"
         "<ul><li><a name='search_results.acme_boots.product_title'>Acme boots</a> $89.00</li></ul>")

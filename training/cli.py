@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from agent.usage import usage_error
+from agent.cli.usage import usage_error
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +191,10 @@ def model_init(
 
 
 def _init_base(base: str, out: Path) -> None:
-    """Convert the base once into the cache (`agent.base_models.ensure_base`), then link or copy it to `out`."""
+    """Convert the base once into the cache (`agent.policy.base_models.ensure_base`), then link or copy it to `out`."""
     import shutil
 
-    from agent.base_models import BaseModelMissing, ensure_base
+    from agent.policy.base_models import BaseModelMissing, ensure_base
 
     try:
         cached = ensure_base(base)
@@ -277,7 +277,7 @@ def _store(site: str | None, catalog: Path | None) -> Iterator[str]:
     if site is not None:
         yield site
         return
-    from agent.embedded import embedded_store
+    from agent.wiring import embedded_store
 
     with embedded_store("a", catalog) as (url, _):
         yield url

@@ -2,10 +2,10 @@
 
 Mean ± std over seeds says how much training noise moves a row; it does not say whether two rows differ on *this* test
 set. Two rows are scored on the same held-out test steps (the same `eval_limit` subset, seed by seed), so their
-difference is paired: `paired_differences` resamples the test steps with replacement (`agent.stats.paired_bootstrap`,
-2,000 resamples, seeded), recomputes each metric's difference B - A on the resample for every seed, averages over the
-seeds, and reports the 2.5% and 97.5% quantiles. The interval is the test-sampling uncertainty of the seed-averaged
-difference; the seed spread is the ± std beside each row.
+difference is paired: `paired_differences` resamples the test steps with replacement
+(`agent.analysis.stats.paired_bootstrap`, 2,000 resamples, seeded), recomputes each metric's difference B - A on the
+resample for every seed, averages over the seeds, and reports the 2.5% and 97.5% quantiles. The interval is the
+test-sampling uncertainty of the seed-averaged difference; the seed spread is the ± std beside each row.
 
 The comparisons (`COMPARISONS`): Shop-R1 vs SFT (Table 2's headline) and each ablation and the latest-page context vs
 Shop-R1 (Tables 4 and 5). The per-step scores come from the evaluation's predictions file
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.stats import Interval, paired_bootstrap
+from agent.analysis.stats import Interval, paired_bootstrap
 from training.metrics import INVALID, type_macro_f1
 
 __all__ = [

@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from trl import GRPOConfig, SFTConfig
 
-from sites.store.variants import VARIANT_NAMES
+from agent.wiring import VARIANT_NAMES
 from training.lora import LoRAFields
 from training.rewards import RewardConfig
 
@@ -129,7 +129,7 @@ class ShopR1SFTConfig(SFTConfig, LoRAFields):
     model_dir: str | None = field(
         default=None,
         metadata={"help": "The base model: a `save_pretrained` directory with its tokenizer (loaded with "
-                          "`agent.models.load_tokenizer`, never AutoTokenizer) or a Hub id. Paper: "
+                          "`agent.policy.engines.load_tokenizer`, never AutoTokenizer) or a Hub id. Paper: "
                           "Qwen2.5-3B-Instruct (also 1.5B and 0.5B)."},
     )
     eval_split: str | None = field(

@@ -1,7 +1,7 @@
 """Training data from session traces: the SFT and RL datasets, split by session.
 
 One path for every source: our simulated runs and imported logs (`training.opera`) are all run directories of
-schema-v1 traces (`agent.trace`), and `build_datasets` turns any number of them into::
+schema-v1 traces (`agent.runtime.trace`), and `build_datasets` turns any number of them into::
 
     DATA_DIR/sft/        DatasetDict (train / validation / test): whole sessions as chats
                          columns: messages, session_id
@@ -11,17 +11,17 @@ schema-v1 traces (`agent.trace`), and `build_datasets` turns any number of them 
     DATA_DIR/meta.json   sources, split fractions, seed, counts per split, the prompt budget, what the budget cut
     DATA_DIR/splits.json the session ids of each split
 
-- **SFT** (Shop-R1, sec. SFT): `agent.prompt.build_session_chat` with rationales, one user turn (the page) and one
-  assistant turn (`format_step`) per step. A step without a rationale gets a short templated one
+- **SFT** (Shop-R1, sec. SFT): `agent.policy.prompt.build_session_chat` with rationales, one user turn (the page) and
+  one assistant turn (`format_step`) per step. A step without a rationale gets a short templated one
   (`template_rationale`, counted in meta.json), so every assistant turn is a valid step; the paper synthesised its
   rationales with an LLM.
-- **RL** (Shop-R1, sec. RL): `agent.prompt.build_messages` with `include_rationales=False` (the paper's RL context is
-  the previous pages and actions, no rationales) and the whole session (`prompt`), or the current page only
+- **RL** (Shop-R1, sec. RL): `agent.policy.prompt.build_messages` with `include_rationales=False` (the paper's RL
+  context is the previous pages and actions, no rationales) and the whole session (`prompt`), or the current page only
   (`prompt_latest`, the Table 5 ablation). `gold_rationale` is the recorded rationale, "" when there was none.
 - **Splits** are by session, never by step: a session's steps all land in one split, the same one in both datasets.
   The order is a hash of (seed, session id), so it does not depend on the order traces were read in.
-- **Personas**: `persona` / `intent` are the header's, as `agent.persona` models (unknown keys dropped) in JSON; ""
-  when they do not validate (then the prompts have no persona block either). `DataConfig.persona=False` (`data build
+- **Personas**: `persona` / `intent` are the header's, as `agent.policy.persona` models (unknown keys dropped) in JSON;
+  "" when they do not validate (then the prompts have no persona block either). `DataConfig.persona=False` (`data build
   --no-persona`) leaves the block out of every prompt, SFT and RL: the paper's context, pages and actions only; the
   columns still say who shopped.
 - **Session ids** are `"<source>:<trace session id>"`, `<source>` being the run directory's name (made unique), so
@@ -29,8 +29,9 @@ schema-v1 traces (`agent.trace`), and `build_datasets` turns any number of them 
   re-reads the traces to give the structured states of a split (what the scripted labeller needs).
 
 Steps whose output could not be parsed (`action` None) are skipped: the shopper did nothing there, and the next
-step's history does not hold them (as in `agent.session`). Steps the env rejected (`valid` False) stay in the history
-with their error, as the policy saw them, and in SFT; they are not RL targets unless `rl_invalid_targets` is set.
+step's history does not hold them (as in `agent.runtime.session`). Steps the env rejected (`valid` False) stay in the
+history with their error, as the policy saw them, and in SFT; they are not RL targets unless `rl_invalid_targets` is
+set.
 """
 
 from __future__ import annotations
@@ -53,10 +54,17 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from agent.persona import Intent, Persona, PersonaIntent
-from agent.prompt import HistoryItem, PromptConfig, PromptResult, approx_tokens, build_messages, build_session_chat
-from agent.schema import MAX_RATIONALE_LEN, ShopperStep, format_action, format_step
-from agent.trace import Trace, read_trace
+from agent.policy.persona import Intent, Persona, PersonaIntent
+from agent.policy.prompt import (
+    HistoryItem,
+    PromptConfig,
+    PromptResult,
+    approx_tokens,
+    build_messages,
+    build_session_chat,
+)
+from agent.policy.schema import MAX_RATIONALE_LEN, ShopperStep, format_action, format_step
+from agent.runtime.trace import Trace, read_trace
 from envs.actions import ActionError, Click, Terminate, TypeAndSubmit, parse_action
 
 __all__ = [
@@ -109,12 +117,13 @@ class DataConfig:
     )
     tokenizer_dir: str | None = field(
         default=None,
-        metadata={"help": "Count tokens with this model directory's tokenizer; None: `agent.prompt.approx_tokens`."},
+        metadata={"help": "Count tokens with this model directory's tokenizer; None: "
+                          "`agent.policy.prompt.approx_tokens`."},
     )
     system: Literal["full", "compact"] = field(
         default="compact",
-        metadata={"help": "The system prompt of every prompt: 'compact' (`agent.prompt.compact_system_prompt`, leaves "
-                          "the budget to the page) or 'full' (`agent.prompt.system_prompt`)."},
+        metadata={"help": "The system prompt of every prompt: 'compact' (`agent.policy.prompt.compact_system_prompt`, "
+                          "leaves the budget to the page) or 'full' (`agent.policy.prompt.system_prompt`)."},
     )
     rl_rationales: bool = field(
         default=False,
@@ -131,10 +140,11 @@ class DataConfig:
     )
     persona: bool = field(
         default=True,
-        metadata={"help": "Show the persona and intent block in every prompt (`agent.prompt.PromptConfig.persona`). "
-                          "False is the paper's exact context: pages and actions only (Shop-R1, sec. 3); persona "
-                          "conditioning is Customer-R1's addition. The intent is hidden too, as in the paper; the "
-                          "`persona`/`intent` columns are kept (online RL and session realism shop as them)."},
+        metadata={"help": "Show the persona and intent block in every prompt "
+                          "(`agent.policy.prompt.PromptConfig.persona`). False is the paper's exact context: pages "
+                          "and actions only (Shop-R1, sec. 3); persona conditioning is Customer-R1's addition. The "
+                          "intent is hidden too, as in the paper; the `persona`/`intent` columns are kept (online RL "
+                          "and session realism shop as them)."},
     )
     missing_rationale: Literal["template", "skip"] = field(
         default="template",
@@ -457,7 +467,7 @@ def _dataset(cls: Any, rows: list[dict[str, Any]], features: Any) -> Any:
 def _token_counter(tokenizer_dir: str | None) -> Callable[[str], int]:
     if tokenizer_dir is None:
         return approx_tokens
-    from agent.models import encode_plain, load_tokenizer
+    from agent.policy.engines import encode_plain, load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_dir)
 

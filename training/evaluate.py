@@ -3,9 +3,9 @@
 **Next-action prediction** (`evaluate_model`). Every row of a split of `DATA_DIR/rl` is a state of a recorded session
 with its gold action. A model directory generates one completion per row from the row's `prompt` (whole-session
 context) or `prompt_latest` (current page only, the Table 5 ablation), with its chat template, batched through
-`agent.models.LocalEngine`; a `Policy` (e.g. `scripted`) answers the same states, rebuilt from the traces. The
-completions are parsed with `agent.schema.parse_step` and scored with `training.metrics.evaluate_predictions`: exact
-action accuracy, action type accuracy, action type macro-F1, and per gold type.
+`agent.policy.engines.LocalEngine`; a `Policy` (e.g. `scripted`) answers the same states, rebuilt from the traces. The
+completions are parsed with `agent.policy.schema.parse_step` and scored with `training.metrics.evaluate_predictions`:
+exact action accuracy, action type accuracy, action type macro-F1, and per gold type.
 
 The scripted shopper labelling the states of its own runs is the reference ceiling: it is the same stochastic
 shopper, drawn again with another seed (`label_seed`), so it measures how predictable the behaviour is at all.
@@ -30,18 +30,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from agent.persona import Intent, Persona, PersonaIntent
-from agent.schema import format_step
-from agent.summary import STAGES, FunnelConfig, RunSummary, session_searches, summarize
-from agent.trace import Trace
+from agent.analysis.summary import STAGES, FunnelConfig, RunSummary, session_searches, summarize
+from agent.policy.persona import Intent, Persona, PersonaIntent
+from agent.policy.schema import format_step
+from agent.runtime.trace import Trace
 from training.metrics import Metrics, MetricsConfig, evaluate_predictions, format_metrics_table, prediction_action
 from training.rewards import PAPER_ROUGE_THRESHOLD
 
 from .data import DataError, State, load_meta, load_split, split_states, split_traces
 
 if TYPE_CHECKING:
-    from agent.models import LocalEngine
-    from agent.policies.base import Policy
+    from agent.policy.base import Policy
+    from agent.policy.engines import LocalEngine
 
 __all__ = [
     "LENGTH_BINS",
@@ -110,7 +110,7 @@ def _subset(n: int, limit: int | None) -> list[int]:
 
 def label_seed(seed: int, session_id: str) -> int:
     """The seed a policy answers a session's states with: not the recorded session's seed (an independent draw)."""
-    from agent.models import combine_seeds
+    from agent.policy.engines import combine_seeds
 
     return combine_seeds("eval", seed, session_id) % 2**32
 
@@ -127,7 +127,7 @@ class _Prediction:
 def _generate(engine: LocalEngine, prompts: Sequence[Sequence[Mapping[str, str]]], config: EvalConfig,
               indices: Sequence[int], progress: bool = False) -> list[_Prediction]:
     """One completion per prompt, batched by length (less padding), returned in prompt order."""
-    from agent.models import GenerationRequest, combine_seeds
+    from agent.policy.engines import GenerationRequest, combine_seeds
 
     encoded = [engine.encode(engine.chat_prompt(list(p))) for p in prompts]
     limit = engine.max_length
@@ -166,8 +166,8 @@ _FALLBACK_PI = PersonaIntent(persona=Persona(persona_id="unknown", name="Shopper
 
 
 def _policy_requests(states: Sequence[State], config: EvalConfig) -> list[Any]:
-    from agent.policies.base import PolicyRequest
-    from agent.prompt import HistoryItem
+    from agent.policy.base import PolicyRequest
+    from agent.policy.prompt import HistoryItem
     from envs.observation import Observation
 
     requests = []
@@ -202,8 +202,8 @@ def _act(policy: Policy, states: Sequence[State], config: EvalConfig) -> list[_P
 
 def _resolve(model: Any, config: EvalConfig) -> tuple[str, Any]:
     """('engine', LocalEngine) for a model directory or engine; ('policy', Policy) for a policy or its name."""
-    from agent.models import LocalEngine
-    from agent.policies.base import Policy
+    from agent.policy.base import Policy
+    from agent.policy.engines import LocalEngine
 
     if isinstance(model, LocalEngine):
         return "engine", model
@@ -214,7 +214,7 @@ def _resolve(model: Any, config: EvalConfig) -> tuple[str, Any]:
             raise DataError(f"Expect a model directory (with config.json or adapter_config.json), actually: {model}")
         return "engine", LocalEngine.from_pretrained(model, device=config.device)
     if isinstance(model, str):
-        from agent.policies import make_policy
+        from agent.policy import make_policy
 
         if model in ("openai", "local"):
             raise DataError(f"Expect a model directory or a policy instance for {model!r}, actually: its name")
@@ -417,7 +417,7 @@ def furthest_stages(traces: Sequence[Trace], funnel: FunnelConfig | None = None)
     >>> furthest_stages([])
     {'none': 0, 'search': 0, 'product': 0, 'add_to_cart': 0, 'purchase': 0}
     """
-    from agent.summary import session_stages
+    from agent.analysis.summary import session_stages
 
     counts = dict.fromkeys(("none", *STAGES), 0)
     for trace in traces:
@@ -486,7 +486,7 @@ def reference_traces(reference: str | Path, split: str) -> list[Trace]:
         load_meta(path)
         return [trace for _, trace in split_traces(path, split)]
     if (path / "sessions").is_dir():
-        from agent.summary import load_run
+        from agent.runtime.trace import load_run
 
         traces, _ = load_run(path)
         return traces
@@ -520,7 +520,7 @@ def session_realism(
     (default: a temporary directory, removed after). `seed` defaults to 1, not `simulate`'s 0, so a scripted
     reference run is not replayed draw for draw.
     """
-    from agent.session import RunConfig, run_sessions
+    from agent.runtime.session import RunConfig, run_sessions
 
     ref_traces = reference_traces(reference, split)
     from .data import persona_intent_of
@@ -548,7 +548,7 @@ def session_realism(
     started = time.perf_counter()
     try:
         asyncio.run(go())
-        from agent.summary import load_run
+        from agent.runtime.trace import load_run
 
         simulated, _ = load_run(run_dir)
         comparison = compare_runs(ref_traces, simulated, funnel)
@@ -569,17 +569,17 @@ def session_realism(
 
 
 def _is_policy(policy: Any) -> bool:
-    from agent.policies.base import Policy
+    from agent.policy.base import Policy
 
     return isinstance(policy, Policy)
 
 
 def _make_realism_policy(policy: Any, reference: str | Path, temperature: float, device: str) -> Any:
-    from agent.policies import make_policy
+    from agent.policy import make_policy
 
     if isinstance(policy, str | Path) and Path(policy).is_dir():
-        from agent.policies.local import LocalPolicy, LocalPolicyConfig
-        from agent.prompt import PromptConfig
+        from agent.policy.local import LocalPolicy, LocalPolicyConfig
+        from agent.policy.prompt import PromptConfig
 
         prompt = PromptConfig()
         if (Path(reference) / "meta.json").is_file():

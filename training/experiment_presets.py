@@ -29,7 +29,7 @@ class ExperimentPreset:
     max_context_tokens: int = field(default=512, metadata={"help": "Data budget: RL prompt / whole SFT session."})
     model_preset: str = field(default="tiny", metadata={
         "help": "A from-scratch preset of `training.modeling` (tiny, micro) or a pretrained base of "
-                "`agent.base_models.BASES` (smollm2-135m-instruct)."})
+                "`agent.policy.base_models.BASES` (smollm2-135m-instruct)."})
     lora_r: int = field(default=0, metadata={"help": "LoRA rank of every training stage; 0: full fine-tuning."})
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast in training (on CPU: use_cpu)."})
     gradient_checkpointing: bool = field(default=False, metadata={
@@ -164,7 +164,7 @@ SMOLLM2_CPU = ExperimentPreset(
     rl_learning_rate=5e-5, online_steps=1, online_episodes=8, online_max_steps=3, eval_limit=24,
     eval_max_new_tokens=96, realism_sessions=0, temperatures=(0.6,), seeds=(0,), rows=SMOLLM2_ROWS,
 )
-"""SmolLM2-135M-Instruct (pretrained, `agent.base_models`) with a LoRA adapter (r 16), on `SMOLLM2_ROWS`: about 2
+"""SmolLM2-135M-Instruct (pretrained, `agent.policy.base_models`) with a LoRA adapter (r 16), on `SMOLLM2_ROWS`: about 2
 hours on 2 CPU cores, **one seed**. An estimate from measured rates, not a timed full run.
 
 Measured rates (2 cores, bf16 autocast, no gradient checkpointing): LoRA SFT ~108 tokens/s at ~2k-token rows, ~6 GB

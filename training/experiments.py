@@ -5,7 +5,7 @@ realism table on the local store, with a random-init model small enough for a CP
 
 1. **Reference sessions.** The scripted shopper shops the embedded store (http backend) twice: a training run and a
    held-out test run whose shoppers come from another persona seed and whose intents come from catalog products that no
-   training session was drawn from (`agent.population.sample_from_catalog`, filtered by `Intent.target_asin`).
+   training session was drawn from (`agent.runtime.population.sample_from_catalog`, filtered by `Intent.target_asin`).
 2. **Datasets.** `training.data.build_datasets`: `EXP_DIR/data/train` (all training sessions in its train split) and
    `EXP_DIR/data/test` (all held-out sessions in its test split), both counted with the model's tokenizer.
 3. **Model init** (`training.modeling.init_model`, one random init per seed; the tokenizer is trained on the training
@@ -48,8 +48,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from agent.base_models import BASES, ensure_base
-from agent.usage import usage_error
+from agent.cli.usage import usage_error
+from agent.policy.base_models import BASES, ensure_base
 from envs.actions import ACTION_TYPES
 
 from .comparisons import compare_rows, delta_cell, format_differences
@@ -210,7 +210,7 @@ def _mark_done(path: Path, info: Mapping[str, Any]) -> None:
 
 def _shoppers(catalog: Path, preset: ExperimentPreset) -> tuple[list[Any], list[Any]]:
     """(train, test) persona/intent pairs; test intents come from products no training intent came from."""
-    from agent.population import sample_from_catalog
+    from agent.wiring import sample_from_catalog
 
     train = sample_from_catalog(catalog, preset.train_sessions, seed=preset.train_persona_seed)
     used = {pi.intent.target_asin for pi in train}
@@ -226,8 +226,8 @@ def _shoppers(catalog: Path, preset: ExperimentPreset) -> tuple[list[Any], list[
 
 def _simulate(run_dir: Path, items: Sequence[Any], url: str, preset: ExperimentPreset, seed: int, *,
               resume: bool) -> dict[str, Any]:
-    from agent.policies import make_policy
-    from agent.session import RunConfig, run_sessions
+    from agent.policy import make_policy
+    from agent.runtime.session import RunConfig, run_sessions
 
     if resume and (info := _done(run_dir)):
         return info
@@ -436,7 +436,7 @@ def layout_test_data(model_dir: str | Path, test_data: Path, traces: Path, out_r
     SFT trains on the SFT layout (previous rationales shown) while the RL test prompts show none (the paper's RL
     context): scoring an SFT model there judges it on prompts it never saw (Shop-R1's SFT model was evaluated in its
     own format)."""
-    from agent.prompt import load_prompt_config
+    from agent.policy.prompt import load_prompt_config
     from training.data import DataConfig, build_datasets, load_meta
 
     prompt = load_prompt_config(model_dir)
@@ -788,7 +788,7 @@ def run_experiment(
     `--rows` in several calls), skipping the missing ones. `persona` and `device` replace the preset's. Returns the
     results dict.
     """
-    from agent.embedded import embedded_store
+    from agent.wiring import embedded_store
 
     spec = PRESETS[preset] if isinstance(preset, str) else preset
     if seeds is not None:
@@ -833,7 +833,7 @@ def train_model(preset: ExperimentPreset, out_dir: str | Path, name: str, *, see
                 resume: bool = False, catalog: str | Path | None = None) -> dict[str, Any]:
     """Train model `name` of `MODELS` (and its ancestors) on the preset's data, evaluating nothing; returns
     `{"data": ..., "model": {"dir", "steps", "seconds", ...}}`. With `resume`, finished data and models are reused."""
-    from agent.embedded import embedded_store
+    from agent.wiring import embedded_store
 
     exp = Path(out_dir)
     exp.mkdir(parents=True, exist_ok=True)

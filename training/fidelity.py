@@ -12,7 +12,7 @@ checkpoint, a new training run), all measured in one run on the same embedded st
   (the share of sessions that typed a search), steps per session;
 - **free-text requests** (optional): the first search query typed for each hand-written request of a JSONL file
   (`tests/agent/data/free_text_intents.jsonl`): the share of requests searched for, and the share whose first query
-  keeps the head noun and drops the filler (`agent.query_checks.first_query_checks`).
+  keeps the head noun and drops the filler (`agent.analysis.query_checks.first_query_checks`).
 
 Writes `OUT.json` and `OUT.md` (the README's fidelity table).
 """
@@ -37,7 +37,7 @@ __all__ = ["format_fidelity", "free_text_queries", "measure_fidelity", "parse_mo
 
 
 def _persona_intents(path: Path) -> list[tuple[Any, str]]:
-    from agent.persona import Intent, Persona, PersonaIntent
+    from agent.policy.persona import Intent, Persona, PersonaIntent
 
     out = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
@@ -50,9 +50,9 @@ def _persona_intents(path: Path) -> list[tuple[Any, str]]:
 
 def free_text_queries(policy: Any, site: str, path: Path, *, max_steps: int = 3, seed: int = 0) -> dict[str, Any]:
     """Run each request of `path` for up to `max_steps` steps; check the first query typed."""
-    from agent.query_checks import first_query_checks
-    from agent.session import RunConfig, run_sessions
-    from agent.trace import iter_traces
+    from agent.analysis.query_checks import first_query_checks
+    from agent.runtime.session import RunConfig, run_sessions
+    from agent.runtime.trace import iter_traces
 
     rows = _persona_intents(path)
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,9 +86,9 @@ def measure_fidelity(exp: Path, models: dict[str, Path], *, sessions: int = 20, 
                      eval_limit: int | None = 64, free_text: Path | None = None, catalog: Path | None = None,
                      work: Path | None = None, max_steps: int = 30) -> dict[str, Any]:
     """Every measurement of the module docstring for the scripted shopper and each of `models` (label -> dir)."""
-    from agent.embedded import embedded_store
-    from agent.policies import make_policy
-    from agent.validity import measure_step_validity
+    from agent.policy import make_policy
+    from agent.runtime.validity import measure_step_validity
+    from agent.wiring import embedded_store
     from training.data import persona_intent_of
     from training.evaluate import evaluate_model, reference_traces, session_realism
 

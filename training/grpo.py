@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from trl import GRPOTrainer
 
-from agent.schema import ParseError
+from agent.policy.schema import ParseError
 from training.callbacks import (
     InterruptCallback,
     ProgressCallback,

@@ -2,15 +2,15 @@
 
 `lora_r = 0` (the default) is full fine-tuning, as before. With `lora_r > 0`:
 
-- from a full model directory (the converted base, `agent.base_models`), TRL wraps the model with the `LoraConfig`
-  built here (`peft_config(...)`, passed as the trainers' `peft_config`);
+- from a full model directory (the converted base, `agent.policy.base_models`), TRL wraps the model with the
+  `LoraConfig` built here (`peft_config(...)`, passed as the trainers' `peft_config`);
 - from an adapter directory (the SFT output), the same adapter is loaded trainable and trained on: GRPO continues the
   SFT adapter, so the saved artefact stays one adapter over the pristine base. TRL then computes the KL term against
   the base with the adapter switched off (its PEFT behaviour), not against the SFT model; at the paper's β = 0.001 the
   difference is a small pull towards the base.
 
 The trainer's `self.model` is the `PeftModel`, so self-certainty s(r) is computed from the adapted policy's logits.
-A saved adapter records its base's registry name (`agent.base_models.BASE_NAME_FILE`), so it loads wherever the
+A saved adapter records its base's registry name (`agent.policy.base_models.BASE_NAME_FILE`), so it loads wherever the
 base's wheel is installed.
 """
 
@@ -81,7 +81,7 @@ def trainable_model(model_dir: str | Path, config: LoRAFields) -> tuple[Any, Any
     if not config.lora_r:
         raise ValueError(f"Expect lora_r > 0 to continue training the adapter in {model_dir}, actually: lora_r=0 "
                          "(full fine-tuning needs a full model directory)")
-    from agent.models import load_model
+    from agent.policy.engines import load_model
 
     model = load_model(model_dir, device="cpu", dtype="fp32", merge=False, trainable=True)
     return model, None
@@ -89,7 +89,7 @@ def trainable_model(model_dir: str | Path, config: LoRAFields) -> tuple[Any, Any
 
 def record_base(output_dir: str | Path, parent_dir: str | Path) -> None:
     """After saving an adapter: write the base's registry name beside it, so it loads without the training paths."""
-    from agent.base_models import base_name_of, write_base_name
+    from agent.policy.base_models import base_name_of, write_base_name
 
     if not is_adapter(output_dir):
         return

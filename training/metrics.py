@@ -15,8 +15,8 @@
 - **Per type** (grouped by the *gold* type): exact accuracy and type accuracy (= that type's recall); None when the
   type has no gold example.
 
-A prediction that is not a valid step (fails `agent.schema.parse_step`) has type `"invalid"`: wrong on every metric,
-a false negative for its gold type and a false positive for none. The check is the reward's *lenient* one
+A prediction that is not a valid step (fails `agent.policy.schema.parse_step`) has type `"invalid"`: wrong on every
+metric, a false negative for its gold type and a false positive for none. The check is the reward's *lenient* one
 (`format_check="lenient"`): the paper's metrics judge the action, so prose or code fences around a valid JSON step do
 not make it invalid here, although the reward's default (strict) format check gives such an output 0.
 
@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.schema import ShopperStep
+from agent.policy.schema import ShopperStep
 from envs.actions import ACTION_MODELS, ACTION_TYPES, Click, Terminate, TypeAndSubmit
 from training.rewards import PAPER_ROUGE_THRESHOLD, parse_completion, parse_gold
 from training.rouge import rouge_l
@@ -107,7 +107,7 @@ class Metrics(BaseModel):
 def prediction_action(pred: Any) -> Action | None:
     """The predicted action, or None when the prediction is not a valid step.
 
-    A string (or chat messages) must pass `agent.schema.parse_step` (the reward's lenient format check). Already
+    A string (or chat messages) must pass `agent.policy.schema.parse_step` (the reward's lenient format check). Already
     structured predictions are accepted as they are: a `ShopperStep`, an action model, or a dict of either.
 
     >>> prediction_action('{"rationale": "x", "action": {"type": "terminate"}}'), prediction_action('{"type": "x"}')
@@ -166,7 +166,7 @@ def _prf(confusion: Mapping[str, Mapping[str, int]], t: str) -> tuple[float, flo
 def type_macro_f1(gold_types: Sequence[str], predicted_types: Sequence[str]) -> float:
     """Action type macro-F1 of paired types, as `evaluate_predictions` computes it (a prediction may be `invalid`).
 
-    For resampling (`agent.stats.paired_bootstrap`): no parsing, only the types.
+    For resampling (`agent.analysis.stats.paired_bootstrap`): no parsing, only the types.
 
     >>> round(type_macro_f1(["click", "click", "terminate"], ["click", "terminate", "terminate"]), 4)
     0.4444

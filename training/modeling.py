@@ -1,13 +1,13 @@
 """Small random-init chat models to train from scratch: a Qwen2 architecture and a byte-level BPE trained on our data.
 
 `init_model(preset, corpus_dir, out_dir)` writes a `save_pretrained` directory (model, `tokenizer.json`,
-`tokenizer_config.json` with the chat template) that `agent.models.load_tokenizer` / `load_model`, TRL's trainers
-and vLLM load as they would a Qwen2.5 checkpoint.
+`tokenizer_config.json` with the chat template) that `agent.policy.engines.load_tokenizer` / `load_model`, TRL's
+trainers and vLLM load as they would a Qwen2.5 checkpoint.
 
 The tokenizer:
 
 - byte-level BPE trained with `tokenizers` on the SFT dataset's text (system prompt, personas, pages, steps);
-- Qwen2's pipeline: NFC, Qwen2's split regex, then `ByteLevel(use_regex=False)`. `agent.models.load_tokenizer`
+- Qwen2's pipeline: NFC, Qwen2's split regex, then `ByteLevel(use_regex=False)`. `agent.policy.engines.load_tokenizer`
   loads `tokenizer.json` as is, so ids round-trip; and since the pipeline is Qwen2's own, even transformers'
   `AutoTokenizer` (which rebuilds a `Qwen2Tokenizer` from `config.json`'s model type, the trap that changes the ids
   of a BPE trained with another split rule) gives the same ids;
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.base_models import CHATML_TEMPLATE
+from agent.policy.base_models import CHATML_TEMPLATE
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def init_model(
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM
 
-    from agent.prompt import system_prompt
+    from agent.policy.prompt import system_prompt
 
     spec = _resolve_preset(preset)
     if vocab_size is not None:

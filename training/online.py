@@ -16,9 +16,9 @@ action, a search it would not have typed). Online mode fills that gap with TRL's
    reach deeper states. A `terminate` ends the prefix before it is carried out; a purchase is replayed without its
    last step so the state stays live.
 3. **Branching at the visited state.** At the state the prefix reached, the prompt is built exactly as the offline
-   data builds RL prompts (`agent.prompt.build_messages`, no previous rationales, `context` all/latest) and the policy
-   samples G completions of one step. The scripted shopper (`agent.policies.scripted.label`, same persona, intent and
-   seed) labels that state: "what would this persona do here?", also on states it would never have reached itself.
+   data builds RL prompts (`agent.policy.prompt.build_messages`, no previous rationales, `context` all/latest) and the
+   policy samples G completions of one step. The scripted shopper (`agent.policy.scripted.label`, same persona, intent
+   and seed) labels that state: "what would this persona do here?", also on states it would never have reached itself.
    That label is the `gold_action` of all G samples, so the Shop-R1 reward (and α·s(r)) scores them exactly as
    offline, and the group baseline compares G answers to one question.
 4. **Outcome bonus** (`outcome_bonus > 0`): a sampled click is carried out in a fresh visitor that replays the prefix;
@@ -52,11 +52,11 @@ from typing import Any
 
 import torch
 
-from agent.models import combine_seeds
-from agent.persona import Intent, Persona, PersonaIntent
-from agent.policies.scripted import label
-from agent.prompt import HistoryItem, PromptConfig, build_messages, render_persona_intent, system_prompt
-from agent.schema import ParseError, ShopperStep, format_action, parse_step
+from agent.policy.engines import combine_seeds
+from agent.policy.persona import Intent, Persona, PersonaIntent
+from agent.policy.prompt import HistoryItem, PromptConfig, build_messages, render_persona_intent, system_prompt
+from agent.policy.schema import ParseError, ShopperStep, format_action, parse_step
+from agent.policy.scripted import label
 from envs.actions import Terminate
 from envs.env import EnvConfig, ShopEnv
 from envs.observation import Observation
@@ -120,7 +120,7 @@ def episode_rows(items: Sequence[PersonaIntent], seed: int = 0, ids: Sequence[st
 
 def online_dataset(config: ShopR1GRPOConfig, catalog: str | Path | None) -> Any:
     """The episode rows: the distinct (persona, intent) pairs of `DATA_DIR/rl` when there is one, else
-    `online_episodes` pairs sampled from `catalog` (`agent.population.sample_from_catalog`)."""
+    `online_episodes` pairs sampled from `catalog` (`agent.runtime.population.sample_from_catalog`)."""
     from datasets import Dataset
 
     items: list[PersonaIntent] = []
@@ -143,7 +143,7 @@ def online_dataset(config: ShopR1GRPOConfig, catalog: str | Path | None) -> Any:
         if catalog is None:
             raise ValueError("Expect personas for online episodes: DATA_DIR/rl with persona/intent columns, or a "
                              "catalog (online_catalog, or the embedded store's), actually: neither")
-        from agent.population import sample_from_catalog
+        from agent.wiring import sample_from_catalog
 
         items = sample_from_catalog(catalog, config.online_episodes, seed=config.seed)
         ids = [f"e{i:05d}" for i in range(len(items))]
@@ -159,7 +159,7 @@ def online_setup(config: ShopR1GRPOConfig) -> Iterator[tuple[Any, OnlineRollout]
     with contextlib.ExitStack() as stack:
         site, catalog = config.online_site, config.online_catalog
         if site is None:
-            from agent.embedded import embedded_store
+            from agent.wiring import embedded_store
 
             site, catalog_path = stack.enter_context(embedded_store(config.online_variant, catalog))
             catalog = catalog or catalog_path
@@ -267,7 +267,7 @@ class OnlineRollout:
         return env, obs, ended
 
     def _messages(self, branch: Branch, tokenizer: Any) -> list[dict[str, str]]:
-        from agent.models import encode_plain
+        from agent.policy.engines import encode_plain
 
         assert branch.observation is not None
         result = build_messages(branch.persona_intent, branch.history, branch.observation.url,

@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.persona import Intent, Persona
-from agent.trace import EndRecord, SessionHeader, StepRecord, TraceWriter
+from agent.policy.persona import Intent, Persona
+from agent.runtime.trace import EndRecord, SessionHeader, StepRecord, TraceWriter
 
 from .data import DataConfig, DataError, build_datasets
 

@@ -9,7 +9,7 @@ strings or chat messages (`[{"role": "assistant", "content": ...}]`).
 The reward of one completion (Shop-R1, Table 1 and sec. 3; constants in `RewardConfig`):
 
 1. **Format.** The output must be one JSON object of the required schema and nothing else (`check_format`): it passes
-   `agent.schema.parse_step`, and apart from surrounding whitespace the text is that object. If it does not, the
+   `agent.policy.schema.parse_step`, and apart from surrounding whitespace the text is that object. If it does not, the
    *whole* reward is 0. Otherwise +0.5. `format_check="lenient"` accepts prose or code fences around the object.
 2. **Type.** +0.3 when the predicted action type equals the gold type. A wrong type ends the scoring there:
    no attribute and no value credit (the hierarchy).
@@ -64,7 +64,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Literal, get_args
 
-from agent.schema import ParseError, ShopperStep, parse_step
+from agent.policy.schema import ParseError, ShopperStep, parse_step
 from envs.actions import ACTION_MODELS, Click, Terminate, TypeAndSubmit, parse_action
 from training.rouge import rouge_l
 

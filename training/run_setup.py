@@ -28,9 +28,9 @@ def load_data_split(data_dir: str | Path, kind: str, split: str) -> Any:
 
 
 def load_processing_class(model_dir: str | Path) -> Any:
-    """The tokenizer of a local model directory via `agent.models.load_tokenizer` (keeps the trained ids; see there),
-    right-padded for training. A Hub id falls back to `AutoTokenizer`."""
-    from agent.models import load_tokenizer
+    """The tokenizer of a local model directory via `agent.policy.engines.load_tokenizer` (keeps the trained ids; see
+    there), right-padded for training. A Hub id falls back to `AutoTokenizer`."""
+    from agent.policy.engines import load_tokenizer
 
     if Path(model_dir).is_dir():
         tokenizer = load_tokenizer(model_dir)
@@ -55,11 +55,11 @@ def save_run_config(config: Any, output_dir: str | Path, name: str) -> Path:
 
 def save_inference_prompt(output_dir: str | Path, data_dir: str | Path | None, *, include_rationales: bool | None,
                           history_pages: str, fallback_budget: int | None = None) -> Path | None:
-    """Record beside a trained model the prompt it was trained on (`agent.prompt.save_prompt_config`): the data's page
-    budget (`meta.json`), previous rationales shown or not, whole session or latest page, the persona block or not.
+    """Record beside a trained model the prompt it was trained on (`agent.policy.prompt.save_prompt_config`): the data's
+    page budget (`meta.json`), previous rationales shown or not, whole session or latest page, the persona block or not.
     `LocalPolicy` reads it, so `simulate --policy local` prompts the model the way training did. Without a data dir,
     `fallback_budget` (or nothing is written)."""
-    from agent.prompt import PromptConfig, save_prompt_config
+    from agent.policy.prompt import PromptConfig, save_prompt_config
 
     budget, system, rationales, persona = fallback_budget, PromptConfig.system, bool(include_rationales), True
     if data_dir and (Path(data_dir) / "meta.json").is_file():

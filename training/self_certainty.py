@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 MAX_OBJECTS = 64
-"""At most this many `{` are tried as the start of the step object (agent.schema tries as many candidates)."""
+"""At most this many `{` are tried as the start of the step object (agent.policy.schema tries as many candidates)."""
 
 _WHITESPACE = " \t\n\r"
 
@@ -251,9 +251,9 @@ def rationale_token_mask(completion_text: str | None, completion_ids: Sequence[i
     A token holding part of a character is in the rationale when that character is.
 
     `completion_text` is the completion as the reward saw it (TRL decodes with `skip_special_tokens=True`); when it
-    parses (`agent.schema.parse_step`), its rationale picks the object. Pass None to take the first rationale.
+    parses (`agent.policy.schema.parse_step`), its rationale picks the object. Pass None to take the first rationale.
     """
-    from agent.schema import ShopperStep, parse_step
+    from agent.policy.schema import ShopperStep, parse_step
 
     ids = completion_ids.tolist() if isinstance(completion_ids, torch.Tensor) else [int(i) for i in completion_ids]
     mask = torch.zeros(len(ids), dtype=torch.bool)

@@ -11,7 +11,7 @@ prompt, its page shown), and TRL puts the loss on the completion only.
 >>> train_sft(ShopR1SFTConfig(output_dir="runs/sft", data_dir="runs/data", model_dir="runs/base"))  # doctest: +SKIP
 PosixPath('runs/sft')
 
-The final model and its tokenizer are saved to `output_dir` (load them with `agent.models.load_model` /
+The final model and its tokenizer are saved to `output_dir` (load them with `agent.policy.engines.load_model` /
 `load_tokenizer`); checkpoints go to `output_dir/checkpoint-N` every `save_steps`. Progress and loss go to stdout and
 `output_dir/log.csv`. Ctrl-C saves a checkpoint and raises `TrainingInterrupted`; `resume_from_checkpoint=last`
 (`--set resume_from_checkpoint=last`) continues from the newest one.
@@ -171,7 +171,8 @@ def _fit_sessions(train: Any, tokenizer: Any, max_length: int | None) -> Any:
 
 
 def build_sft_trainer(config: ShopR1SFTConfig, callbacks: Sequence[Any] = ()) -> Any:
-    """The configured `SFTTrainer` (model from `config.model_dir`, tokenizer via `agent.models.load_tokenizer`)."""
+    """The configured `SFTTrainer` (model from `config.model_dir`, tokenizer via
+    `agent.policy.engines.load_tokenizer`)."""
     from trl import SFTTrainer
 
     model_dir = require(config.model_dir, "model_dir", "the model to fine-tune")

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from agent.usage import usage_error
+from agent.cli.usage import usage_error
 
 __all__ = ["app", "register_train", "run_stage"]
 

@@ -1,7 +1,7 @@
 """`shop-r1 experiment ux-sensitivity --out DIR`: can a shopper tell a better store from a worse one?
 
-A thin command over `agent.ux_sensitivity` (which needs no training code): every known-effect store variant against
-`a`, with the scripted shopper or the shipped default trained shopper (`--policy local`), paired, on the http
+A thin command over `agent.wiring.run_sensitivity` (which needs no training code): every known-effect store variant
+against `a`, with the scripted shopper or the shipped default trained shopper (`--policy local`), paired, on the http
 backend of an embedded store. Writes `DIR/ux_sensitivity.md` (copy it to `docs/ux_sensitivity.md`) and
 `DIR/ux_sensitivity.json`, and keeps every arm's traces in `DIR/<variant>/`.
 """
@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 
 import typer
 
-from sites.store.variants import VariantName
+from agent.policy import make_policy
+from agent.runtime.session import RunConfig
+from agent.wiring import VariantName, default_catalog, run_sensitivity, sample_from_catalog
 
 from .experiments import experiment_app
 
@@ -39,14 +41,8 @@ def ux_sensitivity_command(
     max_steps: Annotated[int, typer.Option(min=1, help="Step budget per session.")] = 30,
 ) -> None:
     """Run each known-effect store variant against a with the same shoppers; report what was detected."""
-    from agent.policies import make_policy
-    from agent.population import sample_from_catalog
-    from agent.session import RunConfig
-    from agent.ux_sensitivity import run_sensitivity
-    from sites.store.defaults import default_catalog
-
-    catalog_path = catalog or default_catalog()
     try:
+        catalog_path = catalog or default_catalog()
         items = sample_from_catalog(catalog_path, sessions, seed)
         shopper = make_policy(policy, model=model)  # one policy answers every arm (a model is loaded once)
     except (ValueError, OSError) as exc:
@@ -54,7 +50,7 @@ def ux_sensitivity_command(
         raise typer.Exit(2) from None
     config = RunConfig(site="embedded", backend="http", concurrency=concurrency, seed=seed, max_steps=max_steps)
     run_sensitivity(out, lambda: shopper, items, config, policy_name=policy,
-                           variants=[v.value for v in variant] if variant else None, catalog=catalog_path,
-                           page_delay=page_delay)
+                    variants=[v.value for v in variant] if variant else None, catalog=catalog_path,
+                    page_delay=page_delay)
     typer.echo((out / "ux_sensitivity.md").read_text(encoding="utf-8"))
     typer.echo(f"wrote {out / 'ux_sensitivity.md'} and {out / 'ux_sensitivity.json'}")

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from agent.usage import usage_error
+from agent.cli.usage import usage_error
 from training.data import SPLITS, DataError, load_meta, load_split
 from training.verl_reward import DATA_SOURCE
 

@@ -50,7 +50,7 @@ from dataclasses import fields
 from functools import lru_cache
 from typing import Any
 
-from agent.schema import ParseError
+from agent.policy.schema import ParseError
 from training.rewards import DEFAULT_CONFIG, RewardConfig, parse_completion, score_completion
 
 __all__ = ["DATA_SOURCE", "SCORE_KEYS", "compute_score", "reward_config"]

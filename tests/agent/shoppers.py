@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent.policies.base import Policy, PolicyRequest, PolicyResponse
-from agent.schema import ShopperStep
+from agent.policy.base import Policy, PolicyRequest, PolicyResponse
+from agent.policy.schema import ShopperStep
 
 
 def choose(names: list[str], kinds: dict[str, str], url: str, query: str) -> tuple[str, dict]:

@@ -1,4 +1,5 @@
-"""`agent.ab_report`: the A/B page's verdict, forest plot and side-by-side funnel, escaping, and a real browser."""
+"""`agent.analysis.ab_report`: the A/B page's verdict, forest plot and side-by-side funnel, escaping, and a real
+browser."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 import pytest
 from tracefix import browser_then_leave, buyer
 
-from agent.ab_report import ForestRow, _forest_view, _nice, forest_rows, verdict, write_abtest_report
-from agent.abtest import compare_runs
-from agent.stats import Interval
+from agent.analysis.ab_report import ForestRow, _forest_view, _nice, forest_rows, verdict, write_abtest_report
+from agent.analysis.abtest import compare_runs
+from agent.analysis.stats import Interval
 
 EVIL = '<script>window.__pwned = 1</script><img src=x onerror=alert(1)> "Acme" & co'
 

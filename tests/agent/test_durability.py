@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from tiny_model import cached_tiny_model
 
-from agent.policies.local import LocalPolicy, LocalPolicyConfig
-from agent.population import sample_from_catalog
-from agent.session import RunConfig, run_sessions
-from agent.summary import summarize
-from agent.trace import iter_traces
+from agent.analysis.summary import summarize
+from agent.policy.local import LocalPolicy, LocalPolicyConfig
+from agent.runtime.session import RunConfig, run_sessions
+from agent.runtime.trace import iter_traces
+from agent.wiring import sample_from_catalog
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import agent  # noqa: F401  (registers shop_r1/EmbeddedStore-v0)
-from agent.embedded import EmbeddedShopEnv
+from agent.wiring import EmbeddedShopEnv
 from envs.registration import EMBEDDED_STORE_ID
 
 

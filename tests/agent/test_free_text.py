@@ -1,6 +1,6 @@
-"""Free-text intents: written (`agent.free_text`, `Intent.from_product(free_text=True)`, `sample_from_catalog`),
-read by the scripted shopper (`agent.policies.request_reader`, `read_intent`, `query_variants`), and the first-query
-check (`agent.query_checks`) against hand-written requests in `data/free_text_intents.jsonl`.
+"""Free-text intents: written (`agent.policy.free_text`, `Intent.from_product(free_text=True)`, `sample_from_catalog`),
+read by the scripted shopper (`agent.policy.request_reader`, `read_intent`, `query_variants`), and the first-query
+check (`agent.analysis.query_checks`) against hand-written requests in `data/free_text_intents.jsonl`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from test_scripted import page, persona
 
-from agent.free_text import RequestParts, write_request
-from agent.persona import Intent
-from agent.policies.request_reader import one_slip
-from agent.policies.scripted import decide, step_rng
-from agent.policies.scripted_text import query_variants, read_intent
-from agent.query_checks import first_query_checks, has_head_noun
+from agent.analysis.query_checks import first_query_checks, has_head_noun
+from agent.policy.free_text import RequestParts, write_request
+from agent.policy.persona import Intent
+from agent.policy.request_reader import one_slip
+from agent.policy.scripted import decide, step_rng
+from agent.policy.scripted_text import query_variants, read_intent
 from envs.actions import TypeAndSubmit
 
 REQUESTS = [json.loads(line) for line in (Path(__file__).parent / "data" / "free_text_intents.jsonl")
@@ -66,7 +66,7 @@ class TestWriting:
         assert len(texts) == 100 and not texts & tidy_texts
 
     def test_sampling_mixes_both_styles(self, store_db: Path) -> None:
-        from agent.population import sample_from_catalog
+        from agent.wiring import sample_from_catalog
 
         tidy = sample_from_catalog(store_db, 40, seed=2, free_text_share=0.0)
         mixed = sample_from_catalog(store_db, 40, seed=2)

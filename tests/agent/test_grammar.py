@@ -1,4 +1,4 @@
-"""Grammar-constrained decoding (`agent.grammar`): the automaton, and a random tiny model held inside it."""
+"""Grammar-constrained decoding (`agent.policy.grammar`): the automaton, and a random tiny model held inside it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny_model import cached_tiny_model
 
-from agent.grammar import ActionGrammar, grammar_for_elements
-from agent.models import GenerationRequest, LocalEngine
-from agent.schema import ShopperStep, format_step, parse_step
+from agent.policy.engines import GenerationRequest, LocalEngine
+from agent.policy.grammar import ActionGrammar, grammar_for_elements
+from agent.policy.schema import ShopperStep, format_step, parse_step
 from envs.observation import ElementRef
 
 CLICKABLE = ("nav_bar.homepage", "search_results.acme_boots.title", "search_results.acme_boots_2.title", "a.b",

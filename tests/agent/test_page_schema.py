@@ -12,12 +12,12 @@ import pytest
 from openai import AsyncOpenAI
 from tiny_model import cached_tiny_model
 
-from agent.persona import Intent, Persona
-from agent.policies.base import PolicyRequest
-from agent.policies.openai_policy import OpenAIPolicy, OpenAIPolicyConfig
-from agent.prompt import PromptConfig
-from agent.schema import page_names, page_names_from_schema, response_format, shopper_step_json_schema
-from agent.server import PolicyServer
+from agent.policy.base import PolicyRequest
+from agent.policy.openai_policy import OpenAIPolicy, OpenAIPolicyConfig
+from agent.policy.persona import Intent, Persona
+from agent.policy.prompt import PromptConfig
+from agent.policy.schema import page_names, page_names_from_schema, response_format, shopper_step_json_schema
+from agent.wiring import PolicyServer
 from envs import ElementRef, EnvConfig, Observation, ShopEnv
 
 MESSAGES = [{"role": "system", "content": "You shop."}, {"role": "user", "content": "<a name='x.y'>Boots</a>"}]
@@ -183,7 +183,7 @@ def test_the_page_schema_leaves_out_a_click_that_changed_nothing(server: PolicyS
     """As the local grammar does (`noop_click`): an element whose click left the page as it was is not offered again."""
     from dataclasses import replace
 
-    from agent.prompt import HistoryItem
+    from agent.policy.prompt import HistoryItem
     from envs.actions import Click
 
     page = Observation(url="http://s/buy-now", title="t", html="<p>Please choose a size</p>",

@@ -1,5 +1,5 @@
-"""`agent.paired_stats` and `agent.power` against hand-computed values, and the A/A check: over many simulated A/A
-experiments the 95% intervals (paired and unpaired) cover 0 about 95% of the time."""
+"""`agent.analysis.paired_stats` and `agent.analysis.power` against hand-computed values, and the A/A check: over many
+simulated A/A experiments the 95% intervals (paired and unpaired) cover 0 about 95% of the time."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from agent.paired_stats import PairedTable, mcnemar_exact_p, paired_diff_interval, paired_mean_interval
-from agent.power import paired_mean_n, paired_proportion_n, two_proportion_n
-from agent.stats import diff_interval, mean_interval, welch_interval, wilson_interval
+from agent.analysis.paired_stats import PairedTable, mcnemar_exact_p, paired_diff_interval, paired_mean_interval
+from agent.analysis.power import paired_mean_n, paired_proportion_n, two_proportion_n
+from agent.analysis.stats import diff_interval, mean_interval, welch_interval, wilson_interval
 
 
 # ------------------------------------------------------------------------------------------------------ McNemar

@@ -1,4 +1,4 @@
-"""`agent.persona`: personas, intents, sampling and the persona-intent JSONL file."""
+"""`agent.policy.persona`: personas, intents, sampling and the persona-intent JSONL file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agent.persona import (
+from agent.policy.persona import (
     ARCHETYPES,
     TRAIT_NAMES,
     Intent,

@@ -24,14 +24,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from tiny_model import build_tiny_model, build_tokenizer, cached_tiny_model
 
-from agent.models import GenerationRequest, LocalEngine, load_tokenizer
-from agent.persona import Intent, Persona, PersonaIntent
-from agent.policies.base import Batcher, PolicyRequest, PolicyResponse
-from agent.policies.local import LocalPolicy, LocalPolicyConfig
-from agent.policies.openai_policy import OpenAIPolicy, OpenAIPolicyConfig
-from agent.prompt import HistoryItem, PromptConfig, build_messages
-from agent.schema import ShopperStep
-from agent.server import PolicyServer
+from agent.policy.base import Batcher, PolicyRequest, PolicyResponse
+from agent.policy.engines import GenerationRequest, LocalEngine, load_tokenizer
+from agent.policy.local import LocalPolicy, LocalPolicyConfig
+from agent.policy.openai_policy import OpenAIPolicy, OpenAIPolicyConfig
+from agent.policy.persona import Intent, Persona, PersonaIntent
+from agent.policy.prompt import HistoryItem, PromptConfig, build_messages
+from agent.policy.schema import ShopperStep
+from agent.wiring import PolicyServer
 from envs.actions import Click
 from envs.observation import ElementRef, Observation
 from sites.serving import bind as _bind
@@ -156,7 +156,7 @@ async def test_local_policy_decodes_inside_the_page_grammar_by_default(engine: L
 
 
 async def test_local_policy_prompts_the_way_the_model_was_trained(engine: LocalEngine, tmp_path: Path) -> None:
-    from agent.prompt import save_prompt_config
+    from agent.policy.prompt import save_prompt_config
 
     trained = PromptConfig(max_context_tokens=300, include_rationales=False, history_pages="latest")
     save_prompt_config(trained, tmp_path)

@@ -17,11 +17,11 @@ from openai import AsyncOpenAI
 from tiny_model import cached_tiny_model
 from typer.testing import CliRunner
 
-from agent import serve_cli as server_module
-from agent.models import LocalEngine
-from agent.schema import ShopperStep, parse_step, response_format
-from agent.serve_cli import serve_policy_command, vllm_command
-from agent.server import PolicyServer
+from agent.cli import serve as server_module
+from agent.cli.serve import serve_policy_command, vllm_command
+from agent.policy.engines import LocalEngine
+from agent.policy.schema import ShopperStep, parse_step, response_format
+from agent.wiring import PolicyServer
 
 MESSAGES = [{"role": "system", "content": "You shop."}, {"role": "user", "content": "<a name='x.y'>Boots</a>"}]
 

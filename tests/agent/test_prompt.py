@@ -1,4 +1,4 @@
-"""`agent.prompt`: system prompt, rendering, the budget rule, purity and the session chat."""
+"""`agent.policy.prompt`: system prompt, rendering, the budget rule, purity and the session chat."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import inspect
 
 import pytest
 
-from agent.persona import Intent, Persona, PersonaIntent
-from agent.prompt import (
+from agent.policy.persona import Intent, Persona, PersonaIntent
+from agent.policy.prompt import (
     HistoryItem,
     PromptConfig,
     approx_tokens,
@@ -18,7 +18,7 @@ from agent.prompt import (
     describe_actions,
     system_prompt,
 )
-from agent.schema import ShopperStep, format_step, parse_step
+from agent.policy.schema import ShopperStep, format_step, parse_step
 from envs.actions import ACTION_MODELS, ActionError, Click, Terminate, TypeAndSubmit
 
 PI = PersonaIntent(

@@ -1,5 +1,5 @@
-"""`agent.record`: a person shopping (driven headless by Playwright, the way a person would), recorded as a trace
-that replays cleanly on the same site."""
+"""`agent.record.recorder`: a person shopping (driven headless by Playwright, the way a person would), recorded as a
+trace that replays cleanly on the same site."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agent.record import Recorder, record_command
-from agent.replay import replay_async, replay_command
-from agent.trace import read_trace
+from agent.cli.record import record_command
+from agent.cli.replay import replay_command
+from agent.record import Recorder
+from agent.runtime.replay import replay_async
+from agent.runtime.trace import read_trace
 from envs.env import AsyncShopEnv
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""`agent.replay`: clean replays, each divergence kind, whole runs as a regression check, and the command's exit
+"""`agent.runtime.replay`: clean replays, each divergence kind, whole runs as a regression check, and the command's exit
 codes."""
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from shoppers import BuyFirstPolicy
 from tracefix import step, write_session
 from typer.testing import CliRunner
 
-from agent.persona import Intent, PersonaIntent, sample_personas
-from agent.replay import (
+from agent.cli.replay import replay_command
+from agent.policy.persona import Intent, PersonaIntent, sample_personas
+from agent.runtime.replay import (
     ReplayConfig,
     format_run_replay,
     replay,
     replay_async,
-    replay_command,
     replay_run,
     swap_origin,
 )
-from agent.session import RunConfig, run_sessions
+from agent.runtime.session import RunConfig, run_sessions
 
 SEARCH = {"type": "type_and_submit", "name": "search.products_input", "text": "shoes"}
 
@@ -178,12 +178,12 @@ def test_replay_command_parses_its_options(recorded, tmp_path):
 @pytest.fixture(scope="module")
 def scripted_run(store_a, store_db, tmp_path_factory):
     """Six sessions of the scripted shopper recorded on variant a (http backend): purchases and terminates."""
-    from agent.abtest import _default_items
-    from agent.policies.scripted import ScriptedPolicy
+    from agent.policy.scripted import ScriptedPolicy
+    from agent.wiring import featured_items
 
     run_dir = tmp_path_factory.mktemp("scripted-run")
     config = RunConfig(site=store_a.url + "/", backend="http", concurrency=3, seed=3, max_steps=20)
-    results = asyncio.run(run_sessions(run_dir, ScriptedPolicy(), _default_items(6, 0, store_db), config,
+    results = asyncio.run(run_sessions(run_dir, ScriptedPolicy(), featured_items(6, 0, store_db), config,
                                        progress=False))
     assert {r.outcome for r in results} == {"purchase", "terminate"}
     return run_dir
@@ -263,6 +263,6 @@ def test_replay_command_on_a_run_with_a_damaged_trace(scripted_run, store_a, tmp
 def test_doctests():
     import doctest
 
-    import agent.replay
+    import agent.runtime.replay
 
-    assert doctest.testmod(agent.replay).failed == 0
+    assert doctest.testmod(agent.runtime.replay).failed == 0

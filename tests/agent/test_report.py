@@ -1,4 +1,5 @@
-"""`agent.report`: a self-contained page, escaped trace text, screenshot caps, and a real browser opening it."""
+"""`agent.analysis.report`: a self-contained page, escaped trace text, screenshot caps, and a real browser opening
+it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import zlib
 import pytest
 from tracefix import browser_then_leave, buyer, step, write_session
 
-from agent.report import ReportOptions, write_report
+from agent.analysis.report import ReportOptions, write_report
 
 EVIL = '<script>window.__pwned = 1; alert("x")</script> I <b>really</b> want this & that'
 

@@ -1,4 +1,4 @@
-"""`agent.schema`: the parser never raises, is strict on the schema and tolerant on the wrapping."""
+"""`agent.policy.schema`: the parser never raises, is strict on the schema and tolerant on the wrapping."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.schema import (
+from agent.policy.schema import (
     MAX_RATIONALE_LEN,
     ParseError,
     ShopperStep,

@@ -1,4 +1,4 @@
-"""`agent.policies.scripted`: the persona-driven scripted shopper.
+"""`agent.policy.scripted`: the persona-driven scripted shopper.
 
 Unit tests run `decide`/`label` on hand-written simplified pages; the statistics tests run 100 seeded sessions on
 the real store over the http backend and check that the behaviour looks like people shopping.
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.persona import Intent, Persona, PersonaIntent, sample_personas
-from agent.policies.base import PolicyRequest
-from agent.policies.scripted import ScriptedConfig, ScriptedPolicy, decide, label, step_rng
-from agent.prompt import HistoryItem
-from agent.schema import parse_step
+from agent.policy.base import PolicyRequest
+from agent.policy.persona import Intent, Persona, PersonaIntent, sample_personas
+from agent.policy.prompt import HistoryItem
+from agent.policy.schema import parse_step
+from agent.policy.scripted import ScriptedConfig, ScriptedPolicy, decide, label, step_rng
 from envs.actions import Click, Terminate, TypeAndSubmit
 from envs.observation import ElementRef, Observation
 
@@ -475,8 +475,8 @@ def store(catalog: Path):
 
 
 def simulate(url: str, items: list[PersonaIntent], out: Path, backend: str = "http", concurrency: int = 8):
-    from agent.session import RunConfig, run_sessions
-    from agent.trace import iter_traces
+    from agent.runtime.session import RunConfig, run_sessions
+    from agent.runtime.trace import iter_traces
 
     config = RunConfig(site=url, backend=backend, concurrency=concurrency, seed=0)
     t0 = time.perf_counter()

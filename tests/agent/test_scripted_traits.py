@@ -1,4 +1,4 @@
-"""The scripted shopper's reactions to how a store treats it (`agent.policies.scripted_traits`), on hand-written
+"""The scripted shopper's reactions to how a store treats it (`agent.policy.scripted_traits`), on hand-written
 pages, and on the real store's known-effect variants over HTTP."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from test_scripted import (
     run,
 )
 
-from agent.persona import Intent
-from agent.policies.scripted import decide, step_rng
-from agent.policies.scripted_traits import attention_span, side_rng
+from agent.policy.persona import Intent
+from agent.policy.scripted import decide, step_rng
+from agent.policy.scripted_traits import attention_span, side_rng
 from envs.actions import Click, Terminate
 
 RUSHED = persona(patience=0.0, decisiveness=1.0, exploration=0.0)
@@ -79,8 +79,8 @@ def test_slow_pages_make_impatient_shoppers_leave():
 
 
 def test_reference_runs_can_ignore_the_clock():
-    from agent.policies import make_policy
-    from agent.policies.scripted import ScriptedConfig
+    from agent.policy import make_policy
+    from agent.policy.scripted import ScriptedConfig
 
     ob = with_load(page("results"), 9.0)
     deaf = ScriptedConfig(react_to_waits=False)
@@ -189,9 +189,9 @@ def test_unnamed_buy_buttons_are_tried_once_or_given_up_on():
 # ---------------------------------------------------------------------------------------------- the real store
 @pytest.fixture(scope="module")
 def items(store_db):
-    from agent.abtest import _default_items
+    from agent.wiring import featured_items
 
-    return _default_items(12, 0, store_db)
+    return featured_items(12, 0, store_db)
 
 
 @pytest.mark.parametrize("variant", ["unlabeled-buttons", "price-shock", "slow"])
@@ -200,9 +200,9 @@ def test_known_bad_variants_cost_the_scripted_shopper_purchases(variant, store_d
 
     `slow` runs with 1.2 s per page (below its default 1.5 s, to keep the test short); it costs a few percent of the
     visits per slow page, too few to show in 12 sessions, so there the test checks the waiting it measures."""
-    from agent.abtest import abtest_embedded
-    from agent.policies.scripted import ScriptedPolicy
-    from agent.session import RunConfig
+    from agent.policy.scripted import ScriptedPolicy
+    from agent.runtime.session import RunConfig
+    from agent.wiring import abtest_embedded
 
     config = RunConfig(site="unused", backend="http", concurrency=12, seed=0)
     delay = 1.2 if variant == "slow" else None

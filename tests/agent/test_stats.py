@@ -1,5 +1,5 @@
-"""`agent.stats.paired_bootstrap` and `paired_mean_difference`: hand-checkable cases, determinism, and agreement with
-the normal approximation where it holds."""
+"""`agent.analysis.stats.paired_bootstrap` and `paired_mean_difference`: hand-checkable cases, determinism, and
+agreement with the normal approximation where it holds."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-import agent.stats
-from agent.stats import paired_bootstrap, paired_mean_difference
+import agent.analysis.stats
+from agent.analysis.stats import paired_bootstrap, paired_mean_difference
 
 
 def test_equal_scores_give_a_zero_interval_and_a_constant_shift_gives_the_point():
@@ -64,4 +64,4 @@ def test_bad_input_is_named():
 
 
 def test_doctests():
-    assert doctest.testmod(agent.stats).failed == 0
+    assert doctest.testmod(agent.analysis.stats).failed == 0

@@ -1,4 +1,4 @@
-"""`agent.summary`: every number checked against hand-computed values on hand-built traces."""
+"""`agent.analysis.summary`: every number checked against hand-computed values on hand-built traces."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 from tracefix import BUY, SEARCH, browser_then_leave, buyer, step, write_session
 
-from agent.summary import FunnelConfig, format_summary, page_of, quantile, summarize, write_summary
-from agent.trace import iter_traces
+from agent.analysis.summary import FunnelConfig, format_summary, quantile, summarize, write_summary
+from agent.runtime.trace import iter_traces, page_of
 
 
 @pytest.fixture

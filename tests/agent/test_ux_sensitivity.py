@@ -1,4 +1,4 @@
-"""`agent.ux_sensitivity` and `shop-r1 experiment ux-sensitivity`: known-effect variants against a, on the real
+"""`agent.analysis.ux_sensitivity` and `shop-r1 experiment ux-sensitivity`: known-effect variants against a, on the real
 store over HTTP, with the scripted shopper."""
 
 from __future__ import annotations
@@ -8,10 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from agent.policies.scripted import ScriptedPolicy
-from agent.population import sample_from_catalog
-from agent.session import RunConfig
-from agent.ux_sensitivity import run_sensitivity
+from agent.policy.scripted import ScriptedPolicy
+from agent.runtime.session import RunConfig
+from agent.wiring import run_sensitivity, sample_from_catalog
 from sites.store.variants import VARIANT_NAMES
 
 
@@ -53,7 +52,7 @@ def test_sensitivity_refuses_a_bad_variant_before_running(tmp_path):
 
 
 def test_experiment_command(store_db, tmp_path):
-    from agent.cli import app
+    from agent.cli.root import app
 
     help_text = CliRunner().invoke(app, ["experiment", "ux-sensitivity", "--help"], env={"COLUMNS": "250"}).output
     assert all(name in help_text for name in VARIANT_NAMES)
@@ -67,14 +66,14 @@ def test_experiment_command(store_db, tmp_path):
 
 
 def test_a_shortened_delay_slows_only_the_slow_variant():
-    from agent.embedded import slow_pages
+    from agent.wiring import slow_pages
 
     assert slow_pages("slow", 0.2) == 0.2 and slow_pages("slow", None) is None
     assert slow_pages("a", 0.2) is None and slow_pages("price-shock", 0.2) is None
 
 
 def test_the_report_says_when_the_machine_was_too_slow():
-    from agent.ux_sensitivity import format_sensitivity
+    from agent.analysis.ux_sensitivity import format_sensitivity
 
     assert "Median wait per page on `a`: 0.05 s." in format_sensitivity([], sessions=2, policy="scripted", wait_s=0.05)
     slow_machine = format_sensitivity([], sessions=2, policy="scripted", wait_s=1.3)

@@ -1,13 +1,13 @@
-"""`agent.validity.measure_step_validity`: counts the first `steps` steps of seeded store sessions, and starts only
-as many sessions as those steps could need."""
+"""`agent.runtime.validity.measure_step_validity`: counts the first `steps` steps of seeded store sessions, and starts
+only as many sessions as those steps could need."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent.policies import make_policy
-from agent.population import sample_from_catalog
-from agent.validity import measure_step_validity
+from agent.policy import make_policy
+from agent.runtime.validity import measure_step_validity
+from agent.wiring import sample_from_catalog
 
 
 async def test_a_few_steps_cost_a_few_sessions(store_url, store_db):

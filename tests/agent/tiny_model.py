@@ -30,16 +30,17 @@ _RATIONALES = ("I want to find {w} quickly.", "These {w} look good, I'll open th
 
 def training_corpus(n: int = 400, seed: int = 0) -> list[str]:
     """Shopper steps, simplified HTML and prompt text: what the tokenizer will mostly see in tests."""
-    import agent.persona
-    import agent.prompt
-    import agent.schema
+    import agent.policy.persona
+    import agent.policy.prompt
+    import agent.policy.schema
     import envs.actions
-    from agent.persona import Intent, PersonaIntent, sample_personas
-    from agent.prompt import render_persona_intent, system_prompt
+    from agent.policy.persona import Intent, PersonaIntent, sample_personas
+    from agent.policy.prompt import render_persona_intent, system_prompt
 
     rng = random.Random(seed)
     texts = [system_prompt(), system_prompt("Acme Outfitters")]
-    texts += [module.__doc__ or "" for module in (agent.persona, agent.prompt, agent.schema, envs.actions)]
+    texts += [module.__doc__ or "" for module in (agent.policy.persona, agent.policy.prompt, agent.policy.schema,
+                                                   envs.actions)]
     for persona in sample_personas(40, seed=seed):
         title = " ".join(rng.sample(_WORDS, 4))
         intent = Intent.from_product(title=title, brand="Acme", department="Outdoor", price=rng.uniform(5, 300),

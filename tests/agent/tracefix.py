@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.trace import EndRecord, SessionHeader, StepRecord, TraceWriter
+from agent.runtime.trace import EndRecord, SessionHeader, StepRecord, TraceWriter
 
 ORIGIN = "http://127.0.0.1:8000"
 

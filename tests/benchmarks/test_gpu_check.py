@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.base_models import BaseModelMissing, find_gguf
+from agent.policy.base_models import BaseModelMissing, find_gguf
 
 ROOT = Path(__file__).resolve().parents[2]
 

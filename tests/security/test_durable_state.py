@@ -29,7 +29,7 @@ def _free_port() -> int:
 def _serve(db: Path, state: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from agent.cli import app; app()", "store", "serve", "--db", str(db),
+        [sys.executable, "-c", "from agent.cli.root import app; app()", "store", "serve", "--db", str(db),
          "--host", "127.0.0.1", "--port", str(port), "--state", str(state)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60

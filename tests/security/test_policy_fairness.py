@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "agent"))
 from tiny_model import cached_tiny_model  # noqa: E402
 
-from agent.server import PolicyServer  # noqa: E402
+from agent.wiring import PolicyServer  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

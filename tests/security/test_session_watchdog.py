@@ -11,11 +11,11 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from agent.policies.base import Policy, PolicyRequest, PolicyResponse
-from agent.population import sample_from_catalog
-from agent.schema import ShopperStep
-from agent.session import RunConfig, run_sessions
-from agent.trace import iter_traces
+from agent.policy.base import Policy, PolicyRequest, PolicyResponse
+from agent.policy.schema import ShopperStep
+from agent.runtime.session import RunConfig, run_sessions
+from agent.runtime.trace import iter_traces
+from agent.wiring import sample_from_catalog
 
 LONG_TIMEOUT_S = 60.0  # the env's own bound, never reached here
 WATCHDOG_S = 2.0

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parents[1] / "agent"))
 from tracefix import buyer  # noqa: E402
 
-from agent.cli import app  # noqa: E402
-from agent.replay import replay_command  # noqa: E402
-from agent.trace import loads_limited, read_trace  # noqa: E402
+from agent.cli.replay import replay_command  # noqa: E402
+from agent.cli.root import app  # noqa: E402
+from agent.runtime.trace import loads_limited, read_trace  # noqa: E402
 
 DEEP = "[" * 100_000 + "]" * 100_000
 

@@ -27,9 +27,9 @@ _CACHE: dict[str, Any] = {}
 
 def scripted_run(run_dir: Path, store_db: Path, store_url: str, n: int = RUN_SESSIONS, seed: int = 0) -> Path:
     """`n` scripted shoppers on the store over HTTP, traces in `run_dir`."""
-    from agent.policies.scripted import ScriptedPolicy
-    from agent.population import sample_from_catalog
-    from agent.session import RunConfig, run_sessions
+    from agent.policy.scripted import ScriptedPolicy
+    from agent.runtime.session import RunConfig, run_sessions
+    from agent.wiring import sample_from_catalog
 
     items = sample_from_catalog(store_db, n, seed=seed)
     config = RunConfig(site=store_url, backend="http", concurrency=4, seed=seed)

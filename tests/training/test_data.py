@@ -13,9 +13,9 @@ from datafix import BUDGET, cached_data_dir, cached_run_dir
 from tracefix import step, write_session
 from typer.testing import CliRunner
 
-from agent.prompt import approx_tokens
-from agent.schema import ShopperStep, format_step, parse_step
-from agent.trace import iter_traces
+from agent.policy.prompt import approx_tokens
+from agent.policy.schema import ShopperStep, format_step, parse_step
+from agent.runtime.trace import iter_traces
 from envs.actions import parse_action
 from training.data import (
     SPLITS,
@@ -247,7 +247,7 @@ def test_parse_split_rejects(text: str) -> None:
 
 
 def test_cli_data_build(run_dir: Path, tmp_path: Path) -> None:
-    from agent.cli import app
+    from agent.cli.root import app
     from training.cli import data_build
 
     assert inspect.signature(data_build).parameters["max_context_tokens"].default is None  # DataConfig's 3584
@@ -286,7 +286,7 @@ def test_a_budget_that_leaves_no_room_for_the_page_is_flagged(run_dir: Path, tmp
 
 
 def test_rl_rationales_keep_rl_prompts_in_the_sft_layout_and_the_model_remembers(run_dir: Path, tmp_path: Path) -> None:
-    from agent.prompt import compact_system_prompt, load_prompt_config
+    from agent.policy.prompt import compact_system_prompt, load_prompt_config
     from training.data import DataConfig
     from training.run_setup import save_inference_prompt
 
@@ -310,7 +310,7 @@ def test_rl_rationales_keep_rl_prompts_in_the_sft_layout_and_the_model_remembers
 
 
 def test_step_rows_are_the_inference_prompt_with_that_step_as_completion(run_dir: Path, tmp_path: Path) -> None:
-    from agent.prompt import PromptConfig, build_messages
+    from agent.policy.prompt import PromptConfig, build_messages
     from training.data import session_states
     from training.sft import sft_columns
 
@@ -353,8 +353,8 @@ def test_sft_rows_must_be_sessions_or_steps() -> None:
 def test_no_persona_data_shows_pages_and_actions_only_and_the_model_remembers(run_dir: Path, tmp_path: Path) -> None:
     """`data build --no-persona`: no persona or intent block in any SFT or RL prompt (the paper's context), the
     columns still say who shopped, meta records it, and a model trained on it is prompted the same way."""
-    from agent.cli import app
-    from agent.prompt import load_prompt_config
+    from agent.cli.root import app
+    from agent.policy.prompt import load_prompt_config
     from training.run_setup import save_inference_prompt
 
     runner = CliRunner()
@@ -391,7 +391,7 @@ def test_paper_3b_data_build_agrees_with_its_yaml(run_dir: Path, tmp_path: Path,
     the data lands in its data_dir, and meta.json records both."""
     import yaml
 
-    from agent.cli import app
+    from agent.cli.root import app
     from training.online import PROMPT_OVERHEAD_TOKENS
 
     root = Path(__file__).resolve().parents[2]

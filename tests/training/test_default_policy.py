@@ -9,8 +9,8 @@ import pytest
 from safetensors import safe_open
 
 from agent.checkpoints import DEFAULT_POLICY_DIR
-from agent.policies.local import LocalPolicy, LocalPolicyConfig
-from agent.prompt import load_prompt_config
+from agent.policy.local import LocalPolicy, LocalPolicyConfig
+from agent.policy.prompt import load_prompt_config
 from training import default_policy
 from training.default_policy import COMMAND, SMOKE_DEFAULT_POLICY, export_checkpoint, train_default_policy
 
@@ -77,7 +77,7 @@ def test_the_preset_is_a_typed_choice_listed_in_help():
 
     from typer.testing import CliRunner
 
-    from agent.cli import app
+    from agent.cli.root import app
     from training.default_policy import PRESETS, PresetName
 
     assert set(get_args(PresetName)) == set(PRESETS)

@@ -13,9 +13,9 @@ from datafix import cached_data_dir, cached_data_micro_model
 from tracefix import browser_then_leave, buyer
 from typer.testing import CliRunner
 
-from agent.policies.base import Policy, PolicyRequest, PolicyResponse
-from agent.schema import ShopperStep, format_step
-from agent.trace import iter_traces
+from agent.policy.base import Policy, PolicyRequest, PolicyResponse
+from agent.policy.schema import ShopperStep, format_step
+from agent.runtime.trace import iter_traces
 from envs.actions import Terminate
 from training.data import DataError, load_split
 from training.evaluate import (
@@ -186,7 +186,7 @@ def test_a_model_generates_for_the_rows(micro_dir: Path, data_dir: Path, tmp_pat
 
 
 def test_prompts_over_the_model_context_are_invalid(micro_dir: Path, data_dir: Path) -> None:
-    from agent.models import LocalEngine
+    from agent.policy.engines import LocalEngine
 
     engine = LocalEngine.from_pretrained(micro_dir, device="cpu")
     engine.max_length = 600  # shorter than any prompt + completion
@@ -225,7 +225,7 @@ def test_session_realism_of_the_scripted_shopper(data_dir: Path, store_url: str,
 
 
 def test_cli_eval(data_dir: Path, tmp_path: Path) -> None:
-    from agent.cli import app
+    from agent.cli.root import app
 
     runner = CliRunner()
     out = tmp_path / "res" / "scripted.json"

@@ -94,7 +94,7 @@ def test_table_4_lists_both_binary_readings_with_the_paper_number_on_one():
 
 
 def test_the_preset_choice_is_typed_and_lists_every_preset():
-    from agent.cli import app
+    from agent.cli.root import app
 
     assert set(typing.get_args(PresetName)) == set(PRESETS)
     runner = CliRunner()
@@ -267,7 +267,7 @@ def test_smoke_experiment_rows_tables_and_resume(store_db, tmp_path):
     assert "Rows with fewer seeds" in (exp / "tables.md").read_text()
     with pytest.raises(ValueError, match="row records"):
         run_experiment("smoke", exp, rows=ROWS, seeds=[5], render_only=True)
-    from agent.cli import app
+    from agent.cli.root import app
 
     done = CliRunner().invoke(app, ["experiment", "paper-tables", "--out", str(exp), "--render-only", "--no-persona",
                                     "--rows", ",".join(ROWS)])

@@ -12,7 +12,7 @@ import torch
 from test_train_grpo import _expected_self_certainty
 from tiny_train import CANNED_STEPS, CannedRollout, cached_datasets, cached_micro_model, canned_ids, chat_prompt_ids
 
-from agent.models import LocalEngine, load_model
+from agent.policy.engines import LocalEngine, load_model
 from training.configs import ShopR1GRPOConfig, ShopR1SFTConfig
 from training.grpo import build_grpo_trainer, train_rl
 from training.lora import is_adapter, trainable_model
@@ -99,7 +99,7 @@ def test_grpo_saves_an_adapter_that_records_its_base(tmp_path, data_dir, sft_ada
     engine = LocalEngine.from_pretrained(out, device="cpu")
     assert not hasattr(engine.model, "peft_config")  # merged for inference
     prompt = engine.encode(engine.chat_prompt([{"role": "user", "content": "hi"}]))
-    from agent.models import GenerationRequest
+    from agent.policy.engines import GenerationRequest
 
     (completion,) = engine.generate([GenerationRequest(prompt_ids=tuple(prompt), max_new_tokens=4, temperature=0)])
     assert completion.completion_tokens >= 1
@@ -145,8 +145,8 @@ def test_export_ships_the_adapter_in_bf16_with_its_base_name(tmp_path, sft_adapt
     sft_base = micro_dir
     from safetensors import safe_open
 
-    from agent.base_models import read_base_name, write_base_name
-    from agent.policies.local import LocalPolicy, LocalPolicyConfig
+    from agent.policy.base_models import read_base_name, write_base_name
+    from agent.policy.local import LocalPolicy, LocalPolicyConfig
     from training.default_policy import export_checkpoint
 
     write_base_name(sft_adapter, "smollm2-135m-instruct")  # as training records it for a registry base

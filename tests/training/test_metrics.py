@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import training.metrics
-from agent.schema import ShopperStep
+from agent.policy.schema import ShopperStep
 from envs.actions import Click, Terminate
 from training.metrics import MetricsConfig, evaluate_predictions, format_metrics_table, is_exact, prediction_action
 

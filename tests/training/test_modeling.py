@@ -12,7 +12,7 @@ import torch
 from datafix import cached_data_dir, cached_data_micro_model
 from typer.testing import CliRunner
 
-from agent.models import encode_plain, load_model, load_tokenizer
+from agent.policy.engines import encode_plain, load_model, load_tokenizer
 from training.data import SPLITS, build_datasets, load_split
 from training.modeling import CHATML_TEMPLATE, PRESETS, ModelPreset, init_model, model_config, train_tokenizer
 
@@ -139,7 +139,7 @@ def test_exact_token_budget_with_the_model_tokenizer(micro_dir: Path, data_dir: 
 
 
 def test_cli_model_init(data_dir: Path, tmp_path: Path) -> None:
-    from agent.cli import app
+    from agent.cli.root import app
 
     result = CliRunner().invoke(app, ["model", "init", "--preset", "micro", "--corpus", str(data_dir), "--out",
                                       str(tmp_path / "m"), "--vocab-size", "600"])

@@ -11,9 +11,9 @@ import pytest
 import torch
 from tiny_train import cached_micro_model, canned_ids, varied_reward
 
-from agent.persona import Intent, Persona
-from agent.policies.scripted import label
-from agent.schema import format_action, parse_step
+from agent.policy.persona import Intent, Persona
+from agent.policy.schema import format_action, parse_step
+from agent.policy.scripted import label
 from envs.env import ShopEnv
 from training.configs import ShopR1GRPOConfig
 from training.grpo import build_grpo_trainer, train_rl
@@ -126,7 +126,7 @@ def test_outcome_bonus_pays_for_a_purchase(tmp_path, micro_dir, store_url, store
         with ShopEnv(store_url, backend="http") as env:
             obs, _ = env.reset(seed=seed)
             history = []
-            from agent.prompt import HistoryItem
+            from agent.policy.prompt import HistoryItem
 
             for _ in range(25):
                 step = label(persona, intent, history, obs, seed=seed)

@@ -11,9 +11,9 @@ import pytest
 from datafix import OPERA_FIXTURE
 from typer.testing import CliRunner
 
-from agent.persona import Persona
-from agent.schema import ShopperStep, parse_step
-from agent.trace import Trace, iter_traces
+from agent.policy.persona import Persona
+from agent.policy.schema import ShopperStep, parse_step
+from agent.runtime.trace import Trace, iter_traces
 from training.data import SPLITS, DataError, load_meta, load_split
 from training.opera import import_opera, map_action, persona_from_survey, read_opera_tables, write_traces
 
@@ -164,7 +164,7 @@ def test_persona_from_survey_edge_cases() -> None:
 
 
 def test_cli_import_opera(tmp_path: Path) -> None:
-    from agent.cli import app
+    from agent.cli.root import app
 
     result = CliRunner().invoke(app, ["data", "import-opera", str(OPERA_FIXTURE), "--out", str(tmp_path / "d"),
                                       "--intent", "Buy a gift."])

@@ -59,7 +59,8 @@ def test_a_wheel_installed_outside_the_checkout_runs(tmp_path, store_db):
                       "print(agent.__file__, envs.__file__, sites.__file__, p.PRESET_DIR, sep='\\n')")
     assert all(line.startswith(str(site)) for line in where.splitlines()), where
     assert run("-m", "agent.cli", "--version").strip() == "shop-r1 0.1.0"
-    scripts = ("from envs.browser import ANNOTATE_JS, REFRESH_TARGETS_JS; from agent.record import RECORDER_JS; "
+    scripts = ("from envs.browser import ANNOTATE_JS, REFRESH_TARGETS_JS; "
+               "from agent.record.recorder import RECORDER_JS; "
                "print(all(s.strip() for s in (ANNOTATE_JS, REFRESH_TARGETS_JS, RECORDER_JS)))")
     assert run("-c", scripts) == "True\n", "Expect the JavaScript files shipped as package data"
     code = ("from training.experiments import BASE_CONFIG; from training.configs import load_config; "

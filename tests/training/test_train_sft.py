@@ -60,7 +60,7 @@ def test_few_steps_change_weights_and_log(tmp_path, data_dir, micro_dir, capsys)
     assert len(losses) == 3 and all(math.isfinite(x) for x in losses)
     assert "step 1/3" in capsys.readouterr().out
     # the saved tokenizer keeps the trained ids and the generation-marker template
-    from agent.models import load_tokenizer
+    from agent.policy.engines import load_tokenizer
 
     text = '{"rationale": "Let me search.", "action": {"type": "terminate"}}'
     assert load_tokenizer(out).encode(text) == load_tokenizer(micro_dir).encode(text)

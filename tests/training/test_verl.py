@@ -16,7 +16,7 @@ from datafix import cached_data_dir
 from typer.testing import CliRunner
 
 import training.verl_reward
-from agent.schema import ShopperStep, format_step
+from agent.policy.schema import ShopperStep, format_step
 from training.data import SPLITS, DataError, load_split
 from training.rewards import RewardConfig, ShopR1Reward, parse_gold
 from training.verl_data import VERL_COLUMNS, convert_to_verl, register_verl, to_verl_command

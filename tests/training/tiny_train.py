@@ -85,9 +85,9 @@ def build_datasets(data_dir: str | Path, *, sessions: int = 6, seed: int = 0) ->
     """`data_dir/sft` and `data_dir/rl` DatasetDicts (train/validation/test) in `training.data`'s layout."""
     from datasets import Dataset, DatasetDict
 
-    from agent.persona import Intent, PersonaIntent, sample_personas
-    from agent.prompt import HistoryItem, PromptConfig, build_messages, build_session_chat
-    from agent.schema import format_action
+    from agent.policy.persona import Intent, PersonaIntent, sample_personas
+    from agent.policy.prompt import HistoryItem, PromptConfig, build_messages, build_session_chat
+    from agent.policy.schema import format_action
 
     rng = random.Random(seed)
     personas = sample_personas(sessions, seed=seed)

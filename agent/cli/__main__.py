@@ -1,0 +1,5 @@
+"""`python -m agent.cli`: the `shop-r1` command line."""
+
+from . import main
+
+main()
