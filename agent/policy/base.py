@@ -45,30 +45,30 @@ class PolicyResponse:
     usage: dict[str, int] = field(default_factory=dict)
 
 
-def noop_clicks(request: PolicyRequest) -> frozenset[str]:
-    """The elements whose click, on this very page (same URL, same simplified HTML), gave this very page back. On a
-    store, clicking one of them again gives the same page again: a loop with no way out, such as pressing "Buy Now",
-    then "Add to Cart", then "Buy Now" again on the "Please choose a size" notice.
+def tried_clicks(request: PolicyRequest) -> frozenset[str]:
+    """The elements already clicked on this very page (same URL, same simplified HTML) earlier in the session. On a
+    store, the same click from the same page leads where it led before, so a shopper who takes it again is going round
+    in circles: pressing "Buy Now" then "Add to Cart" then "Buy Now" on the "Please choose a size" notice, or going
+    back to the results and opening the same product again.
 
     >>> from dataclasses import replace
     >>> from agent.policy.persona import Intent, Persona
     >>> from agent.policy.prompt import HistoryItem
     >>> from envs.observation import ElementRef, Observation
-    >>> notice = Observation("http://shop/buy-now", "Notice", "<p>Choose a size</p>", (ElementRef("buy", "clickable"),))
-    >>> def pressed(name, page=notice):
+    >>> results = Observation("http://shop/search?q=tent", "Results", "<a>Tent</a>", (ElementRef("tent", "clickable"),))
+    >>> product = replace(results, url="http://shop/product/1", html="<h1>Tent</h1>")
+    >>> def clicked(name, page):
     ...     return HistoryItem(page.url, page.html, {"type": "click", "name": name})
-    >>> request = PolicyRequest("s", Persona(persona_id="p", name="P"), Intent(text="a shirt"),
-    ...                         (pressed("buy"), pressed("cart")), notice, 2)
-    >>> sorted(noop_clicks(request))
-    ['buy', 'cart']
-    >>> product = replace(notice, url="http://shop/product/1", html="<p>A shirt</p>")
-    >>> sorted(noop_clicks(replace(request, history=(pressed("buy", product), pressed("cart")))))  # buy moved on
-    ['cart']
+    >>> request = PolicyRequest("s", Persona(persona_id="p", name="P"), Intent(text="a tent"),
+    ...                         (clicked("tent", results), clicked("back", product)), results, 2)
+    >>> sorted(tried_clicks(request))  # back on the results: the tent was opened from here already
+    ['tent']
+    >>> sorted(tried_clicks(replace(request, observation=replace(results, html="<a>Tent</a><a>Tarp</a>"))))
+    []
     """
-    pages = [(h.url, h.observation) for h in request.history] + [(request.observation.url, request.observation.html)]
-    here = pages[-1]
-    return frozenset(h.action.name for h, before, after in zip(request.history, pages[:-1], pages[1:], strict=True)
-                     if isinstance(h.action, Click) and before == here and after == here)
+    here = (request.observation.url, request.observation.html)
+    return frozenset(h.action.name for h in request.history
+                     if isinstance(h.action, Click) and (h.url, h.observation) == here)
 
 class Policy(ABC):
     """A shopper: given requests from many sessions, returns one response each, in order."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .base import Policy, PolicyRequest, PolicyResponse, noop_clicks
+from .base import Policy, PolicyRequest, PolicyResponse, tried_clicks
 from .engines import Completion, GenerationRequest, LocalEngine, combine_seeds
 from .grammar import grammar_for_elements
 from .persona import PersonaIntent
@@ -55,10 +55,10 @@ class LocalPolicyConfig:
         metadata={"help": "Constrain decoding to the step JSON with names drawn from the page (agent.policy.grammar): "
                           "the local counterpart of vLLM structured outputs. False: the model's raw output."},
     )
-    skip_noop_repeats: bool = field(
+    skip_tried_clicks: bool = field(
         default=True,
-        metadata={"help": "With `structured`: leave out of the grammar every element whose click on this same page "
-                          "gave that same page back (`noop_clicks`), so a shopper cannot press it again and again."},
+        metadata={"help": "With `structured`: leave out of the grammar every element already clicked on this very "
+                          "page (`tried_clicks`: same URL and HTML), so a shopper cannot go round in circles."},
     )
 
     def __post_init__(self) -> None:
@@ -148,7 +148,7 @@ class LocalPolicy(Policy):
                 continue
             grammar = None
             if self.config.structured:
-                skip = noop_clicks(request) if self.config.skip_noop_repeats else frozenset()
+                skip = tried_clicks(request) if self.config.skip_tried_clicks else frozenset()
                 grammar = grammar_for_elements([e for e in request.observation.elements if e.name not in skip])
             gen = GenerationRequest(prompt_ids=tuple(ids), max_new_tokens=self.config.max_new_tokens,
                                     temperature=self.config.temperature, top_p=self.config.top_p,

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import openai
 from openai import AsyncOpenAI
 
-from .base import Policy, PolicyRequest, PolicyResponse, noop_clicks
+from .base import Policy, PolicyRequest, PolicyResponse, tried_clicks
 from .engines import combine_seeds
 from .persona import PersonaIntent
 from .prompt import PromptConfig, PromptResult, approx_tokens, build_messages
@@ -83,10 +83,10 @@ class OpenAIPolicyConfig:
         metadata={"help": "With structured: put the page's names in the schema as enums (page-valid by construction); "
                           "False sends the fixed schema with free-string names."},
     )
-    skip_noop_repeats: bool = field(
+    skip_tried_clicks: bool = field(
         default=True,
-        metadata={"help": "With page_schema: leave out of the schema every element whose click on this same page "
-                          "gave that same page back (`agent.policy.base.noop_clicks`), as the local policy does."},
+        metadata={"help": "With page_schema: leave out of the schema every element already clicked on this very "
+                          "page (`agent.policy.base.tried_clicks`), as the local policy does."},
     )
     schema_field: Literal["response_format", "structured_outputs"] = field(
         default="response_format",
@@ -201,7 +201,7 @@ class OpenAIPolicy(Policy):
             body["seed"] = combine_seeds(self.config.seed, request.seed, request.step) % (2**31)
         if self._structured:
             if self.config.page_schema:
-                skip = noop_clicks(request) if self.config.skip_noop_repeats else frozenset()
+                skip = tried_clicks(request) if self.config.skip_tried_clicks else frozenset()
                 clickable, inputs = page_names([e for e in request.observation.elements if e.name not in skip])
                 fmt = response_format(lengths=self.config.schema_lengths, clickable=clickable, inputs=inputs)
             else:

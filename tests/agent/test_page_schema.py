@@ -180,7 +180,7 @@ async def test_the_fixed_schema_lets_a_served_shopper_name_what_is_not_there(ser
 
 
 def test_the_page_schema_leaves_out_a_click_that_changed_nothing(server: PolicyServer, tiny_model_dir: Path) -> None:
-    """As the local grammar does (`noop_click`): an element whose click left the page as it was is not offered again."""
+    """As the local grammar does (`tried_clicks`): an element already clicked on this very page is not offered again."""
     from dataclasses import replace
 
     from agent.policy.prompt import HistoryItem
@@ -189,6 +189,6 @@ def test_the_page_schema_leaves_out_a_click_that_changed_nothing(server: PolicyS
     page = Observation(url="http://s/buy-now", title="t", html="<p>Please choose a size</p>",
                        elements=(ElementRef("p.buy_now", "clickable"), ElementRef("p.size.m", "clickable")))
     request = replace(_request(0, page, 1), history=(HistoryItem(page.url, page.html, Click(name="p.buy_now")),))
-    for kwargs, names in (({}, ("p.size.m",)), ({"skip_noop_repeats": False}, ("p.buy_now", "p.size.m"))):
+    for kwargs, names in (({}, ("p.size.m",)), ({"skip_tried_clicks": False}, ("p.buy_now", "p.size.m"))):
         body = _policy(server, tiny_model_dir, **kwargs)._body([{"role": "user", "content": "x"}], request)
         assert page_names_from_schema(body["response_format"]["json_schema"]["schema"])[0] == names

@@ -442,21 +442,25 @@ def test_local_policy_serves_one_event_loop_after_another(engine: LocalEngine) -
         assert [len(r) for r in asyncio.run(two_sessions())] == [1, 1]
 
 
-async def test_local_policy_will_not_press_again_what_changed_nothing(engine: LocalEngine) -> None:
-    """Clicks that gave this very page back (same URL and HTML) are left out of the grammar on it: the default
-    shopper pressed "Add to Cart", "Add to Cart", "Buy Now", "Add to Cart"... on the "Please choose a size" notice until
-    its steps ran out."""
-    page = Observation(url="http://shop/buy-now", title="Notice", html="<p>Please choose a size</p>",
-                       elements=(ElementRef("p.buy_now", "clickable"), ElementRef("p.add_to_cart", "clickable"),
-                                 ElementRef("p.size.m", "clickable")))
-    product = dataclasses.replace(page, url="http://shop/product/1", html="<p>A shirt</p>")
+async def test_local_policy_does_not_go_round_in_circles(engine: LocalEngine) -> None:
+    """Elements already clicked on this very page (same URL and HTML) are left out of the grammar on it: the default
+    shopper pressed "Buy Now", "Add to Cart", "Buy Now"... on the "Please choose a size" notice, and went back to the
+    results to open the same product again, until its steps ran out."""
+    notice = Observation(url="http://shop/buy-now", title="Notice", html="<p>Please choose a size</p>",
+                         elements=(ElementRef("p.buy_now", "clickable"), ElementRef("p.add_to_cart", "clickable"),
+                                   ElementRef("p.size.m", "clickable")))
+    product = dataclasses.replace(notice, url="http://shop/product/1", html="<p>A shirt</p>")
+    cart_notice = dataclasses.replace(notice, url="http://shop/cart/add")
 
-    def pressed(name: str, on: Observation = page) -> HistoryItem:
+    def clicked(name: str, on: Observation) -> HistoryItem:
         return HistoryItem(on.url, on.html, Click(name=name), "Buy it.")
 
+    # product -> notice; on the notice Buy Now (back to the notice), then Add to Cart (to the cart notice), whose
+    # Buy Now led back here
+    history = (clicked("p.buy_now", product), clicked("p.buy_now", notice), clicked("p.add_to_cart", notice),
+               clicked("p.buy_now", cart_notice))
     request = PolicyRequest(session_id="s", persona=Persona(persona_id="p", name="P"), intent=Intent(text="a shirt"),
-                            history=(pressed("p.buy_now", product), pressed("p.buy_now"), pressed("p.add_to_cart")),
-                            observation=page, step=3)
+                            history=history, observation=notice, step=len(history))
 
     def clickable(policy: LocalPolicy, req: PolicyRequest) -> tuple[str, ...] | None:
         _, [(_, gen, _)] = policy._prepare([req])
@@ -464,12 +468,12 @@ async def test_local_policy_will_not_press_again_what_changed_nothing(engine: Lo
 
     guarded = LocalPolicy(LocalPolicyConfig(model_dir="unused"), engine=engine)
     assert clickable(guarded, request) == ("p.size.m",)
-    # Only what gave the same page back: the first Buy Now came from the product page and led here.
-    first = dataclasses.replace(request, history=request.history[:1], step=1)
+    # Only clicks made on this very page count: the first Buy Now was pressed on the product page.
+    first = dataclasses.replace(request, history=history[:1], step=1)
     assert clickable(guarded, first) == ("p.buy_now", "p.add_to_cart", "p.size.m")
-    plain = LocalPolicy(LocalPolicyConfig(model_dir="unused", skip_noop_repeats=False), engine=engine)
+    plain = LocalPolicy(LocalPolicyConfig(model_dir="unused", skip_tried_clicks=False), engine=engine)
     assert clickable(plain, request) == ("p.buy_now", "p.add_to_cart", "p.size.m")
     responses = await guarded.act([dataclasses.replace(request, seed=k) for k in range(6)])
-    for resp in responses:  # a random model, inside the grammar: never a no-op again
+    for resp in responses:  # a random model, inside the grammar: never a tried click again
         assert resp.step is not None, resp
         assert getattr(resp.step.action, "name", None) not in ("p.buy_now", "p.add_to_cart"), resp
