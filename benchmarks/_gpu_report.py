@@ -11,7 +11,6 @@ from pathlib import Path
 
 from agent.runtime.trace import iter_traces
 
-
 SERVER_ERROR = "unparseable policy output: server:"
 """How a session records a request the server never answered (a timeout, a refused connection)."""
 

@@ -203,10 +203,12 @@ def demo(
     policy: Annotated[Literal["local", "scripted"], typer.Option(
         help="local (the shipped default shopper, on CPU) or scripted (rule-based).")] = "local",
     seed: Seed = 0,
-    max_steps: MaxSteps = 30,
+    max_steps: MaxSteps = 12,
 ) -> None:
     """The main job on the embedded default: shoppers browse the local store in Chromium; then the report.
-    `simulate --embedded --backend browser --screenshots` with these options and simulate's defaults for the rest."""
+    `simulate --embedded --backend browser --screenshots` with these options and simulate's defaults for the rest.
+    At most 12 steps a shopper by default (simulate: 30): the reference shoppers take ~7, and the default model,
+    which rarely leaves, would otherwise spend most of the demo at ~0.1 steps/s on 2 cores going nowhere."""
     run_dir = out / datetime.now().strftime("%Y%m%d-%H%M%S")
     typer.echo(f"shop-r1 demo: {sessions} {policy} shoppers on the embedded store, in Chromium -> {run_dir}")
     simulate(out=run_dir, embedded=True, policy=policy, sessions=sessions, concurrency=concurrency, seed=seed,
