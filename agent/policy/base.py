@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envs.actions import Click
-from envs.observation import Observation
+from envs.observation import ElementRef, Observation
 
 from .persona import Intent, Persona
 from .prompt import HistoryItem
@@ -69,6 +69,13 @@ def tried_clicks(request: PolicyRequest) -> frozenset[str]:
     here = (request.observation.url, request.observation.html)
     return frozenset(h.action.name for h in request.history
                      if isinstance(h.action, Click) and (h.url, h.observation) == here)
+
+
+def offered_elements(request: PolicyRequest, skip_tried: bool = True) -> list[ElementRef]:
+    """The page's elements a step may name: all of them, less the `tried_clicks` when `skip_tried`. The local grammar
+    and the served page schema both draw their names from this."""
+    skip = tried_clicks(request) if skip_tried else frozenset()
+    return [e for e in request.observation.elements if e.name not in skip]
 
 class Policy(ABC):
     """A shopper: given requests from many sessions, returns one response each, in order."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .base import Policy, PolicyRequest, PolicyResponse, tried_clicks
+from .base import Policy, PolicyRequest, PolicyResponse, offered_elements
 from .engines import Completion, GenerationRequest, LocalEngine, combine_seeds
 from .grammar import grammar_for_elements
 from .persona import PersonaIntent
@@ -148,8 +148,7 @@ class LocalPolicy(Policy):
                 continue
             grammar = None
             if self.config.structured:
-                skip = tried_clicks(request) if self.config.skip_tried_clicks else frozenset()
-                grammar = grammar_for_elements([e for e in request.observation.elements if e.name not in skip])
+                grammar = grammar_for_elements(offered_elements(request, self.config.skip_tried_clicks))
             gen = GenerationRequest(prompt_ids=tuple(ids), max_new_tokens=self.config.max_new_tokens,
                                     temperature=self.config.temperature, top_p=self.config.top_p,
                                     seed=self._seed(request), grammar=grammar)

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import openai
 from openai import AsyncOpenAI
 
-from .base import Policy, PolicyRequest, PolicyResponse, tried_clicks
+from .base import Policy, PolicyRequest, PolicyResponse, offered_elements
 from .engines import combine_seeds
 from .persona import PersonaIntent
 from .prompt import PromptConfig, PromptResult, approx_tokens, build_messages
@@ -201,8 +201,7 @@ class OpenAIPolicy(Policy):
             body["seed"] = combine_seeds(self.config.seed, request.seed, request.step) % (2**31)
         if self._structured:
             if self.config.page_schema:
-                skip = tried_clicks(request) if self.config.skip_tried_clicks else frozenset()
-                clickable, inputs = page_names([e for e in request.observation.elements if e.name not in skip])
+                clickable, inputs = page_names(offered_elements(request, self.config.skip_tried_clicks))
                 fmt = response_format(lengths=self.config.schema_lengths, clickable=clickable, inputs=inputs)
             else:
                 fmt = response_format(lengths=self.config.schema_lengths)
