@@ -82,6 +82,10 @@ class Policy(ABC):
 
     name: str = "policy"
     max_batch: int = 8
+    serial: bool = False
+    """True when `act` runs one batch at a time (a local model behind a lock): a `Batcher` then holds the requests
+    that arrive while a batch is in flight and sends them together when it ends, instead of queueing small batches
+    behind it."""
 
     @abstractmethod
     async def act(self, requests: Sequence[PolicyRequest]) -> list[PolicyResponse]: ...
@@ -98,7 +102,9 @@ class Batcher:
     """Gathers concurrent `submit` calls into batches of at most `policy.max_batch` for `policy.act`.
 
     A batch is sent as soon as it is full, as soon as every active session is waiting on it (sessions register with
-    `active()`), or when no more requests arrive within `wait_ms`.
+    `active()`), or when no more requests arrive within `wait_ms`. For a `serial` policy nothing is sent while a
+    batch is in flight: the requests that arrive meanwhile go together when it ends (a local model's step takes
+    seconds, sessions' page loads a tenth of one, so sending after `wait_ms` would queue batches of one or two).
     """
 
     def __init__(self, policy: Policy, wait_ms: float = 5.0):
@@ -108,6 +114,7 @@ class Batcher:
         self._flusher: asyncio.Task | None = None
         self.batches: list[int] = []  # sizes of the batches sent, for the summary
         self.sessions = 0  # sessions registered with active(); 0 means unknown
+        self._in_flight = 0
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -135,8 +142,11 @@ class Batcher:
             self._send()
 
     def _send(self) -> None:
+        if self.policy.serial and self._in_flight:
+            return  # sent when the batch in flight ends (`_run`)
         batch, self._pending = self._pending[: self.policy.max_batch], self._pending[self.policy.max_batch:]
         self.batches.append(len(batch))
+        self._in_flight += 1
         asyncio.ensure_future(self._run(batch))
         if self._pending and (self._flusher is None or self._flusher.done()):
             self._flusher = asyncio.ensure_future(self._flush_later())
@@ -150,7 +160,11 @@ class Batcher:
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
-            return
-        for (_, fut), resp in zip(batch, responses, strict=True):
-            if not fut.done():
-                fut.set_result(resp)
+        else:
+            for (_, fut), resp in zip(batch, responses, strict=True):
+                if not fut.done():
+                    fut.set_result(resp)
+        finally:
+            self._in_flight -= 1
+            if self.policy.serial and self._pending:
+                self._send()

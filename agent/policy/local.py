@@ -80,6 +80,7 @@ class LocalPolicy(Policy):
     """
 
     name = "local"
+    serial = True  # one generate at a time (`_generate_lock`)
 
     def __init__(self, config: LocalPolicyConfig, engine: LocalEngine | None = None) -> None:
         self.config = config
