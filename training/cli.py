@@ -297,7 +297,7 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
     # add `experiment default-policy`, `fidelity` and `ux-sensitivity`
     from . import default_policy, fidelity, ux_sensitivity  # noqa: F401
-    from .experiments import experiment_app
+    from .experiment_cli import experiment_app
 
     app.add_typer(experiment_app, name="experiment")
     try:

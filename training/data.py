@@ -525,28 +525,18 @@ def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=False)
 
 
-def build_datasets(
-    run_dirs: Sequence[str | Path],
-    out_dir: str | Path,
-    split: Sequence[float] = (0.8, 0.1, 0.1),
-    seed: int = 0,
-    max_context_tokens: int = DataConfig.max_context_tokens,
-    tokenizer_dir: str | Path | None = None,
-    *,
-    config: DataConfig | None = None,
-) -> dict[str, Any]:
-    """Build `OUT_DIR/sft`, `OUT_DIR/rl`, `meta.json` and `splits.json` from the traces of `run_dirs`.
+def build_datasets(run_dirs: Sequence[str | Path], out_dir: str | Path, config: DataConfig | None = None
+                   ) -> dict[str, Any]:
+    """Build `OUT_DIR/sft`, `OUT_DIR/rl`, `meta.json` and `splits.json` from the traces of `run_dirs`, as `config`
+    says (split, seed, page budget, tokenizer, layout; default `DataConfig()`).
 
     Returns the meta dict (also written to meta.json). Existing `sft/` and `rl/` in `out_dir` are replaced; nothing
-    else there is touched. Raises `DataError` for input that cannot become a dataset. A `config` replaces `split`,
-    `seed`, `max_context_tokens` and `tokenizer_dir` (and sets the options they do not cover).
+    else there is touched. Raises `DataError` for input that cannot become a dataset.
     """
     from datasets import Dataset, DatasetDict
 
     started = time.perf_counter()
-    if config is None:
-        config = DataConfig(split=tuple(split), seed=seed, max_context_tokens=max_context_tokens,  # type: ignore[arg-type]
-                            tokenizer_dir=str(tokenizer_dir) if tokenizer_dir is not None else None)
+    config = config or DataConfig()
     sources = _load_sources(run_dirs)
     count = _token_counter(config.tokenizer_dir)
     prompt_all = PromptConfig(max_context_tokens=config.max_context_tokens, include_rationales=config.rl_rationales,

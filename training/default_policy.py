@@ -29,8 +29,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from training.experiment_cli import experiment_app
 from training.experiment_presets import SMOKE, ExperimentPreset
-from training.experiments import experiment_app
 
 log = logging.getLogger(__name__)
 

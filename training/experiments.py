@@ -1,7 +1,8 @@
 """The paper's experiments end to end: `shop-r1 experiment paper-tables --preset PRESET --out EXP_DIR`.
 
-One call reproduces the *layout* of Shop-R1's Tables 2-5 (arXiv 2507.17842), the temperature sweep and a session
-realism table on the local store, with a random-init model small enough for a CPU:
+The runner. One call reproduces the *layout* of Shop-R1's Tables 2-5 (arXiv 2507.17842), the temperature sweep and a
+session realism table on the local store, with a model small enough for a CPU (the rows: `training.experiment_rows`;
+the tables: `training.experiment_tables`; the command: `training.experiment_cli`):
 
 1. **Reference sessions.** The scripted shopper shops the embedded store (http backend) twice: a training run and a
    held-out test run whose shoppers come from another persona seed and whose intents come from catalog products that no
@@ -37,162 +38,41 @@ import asyncio
 import dataclasses
 import json
 import logging
-import math
 import shutil
-import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-import typer
-
-from agent.cli.usage import usage_error
 from agent.policy.base_models import BASES, ensure_base
-from envs.actions import ACTION_TYPES
 
-from .comparisons import compare_rows, delta_cell, format_differences
-from .curves import format_curves
-from .experiment_presets import (
-    PAGE_SHOWN_TARGET,
-    PRESETS,
-    ExperimentPreset,
-    PresetName,
-)
+from .comparisons import compare_rows
+from .experiment_presets import PAGE_SHOWN_TARGET, PRESETS, ExperimentPreset
+from .experiment_rows import METRIC_KEYS, MODELS, ModelSpec, RowSpec, rows_for
+from .experiment_tables import experiment_markdown, summarize_rows
 from .presets import PRESET_DIR
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "MODELS",
-    "PRESETS",
-    "ROWS",
-    "ExperimentPreset",
-    "ModelSpec",
-    "RowSpec",
-    "format_tables",
-    "row_keys",
-    "experiment_app",
+    "BASE_CONFIG",
+    "RunContext",
+    "TEST_ONLY_SPLIT",
+    "check_page_shown",
+    "layout_test_data",
     "run_experiment",
+    "select_rows",
+    "stage_overrides",
+    "train_model",
 ]
 
 BASE_CONFIG = PRESET_DIR / "tiny-cpu.yaml"
 """Every stage starts from this YAML (precision, logging, the paper's β, α, DARS, threshold), then the preset's."""
 
-METRIC_KEYS = ("exact_accuracy", "type_accuracy", "type_macro_f1")
 TEST_ONLY_SPLIT = (1e-7, 0.0, 1.0 - 1e-7)
 """Every held-out session in the test split: `build_datasets` wants a train fraction > 0, and a negligible one rounds
 to zero sessions (largest remainder) for any realistic session count."""
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Models and rows
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model trained once per seed: `stage` from `parent` with config overrides."""
-
-    stage: Literal["init", "sft", "rl", "online"]
-    parent: str | None = None
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-
-MODELS: dict[str, ModelSpec] = {
-    "base": ModelSpec("init", description="the initial model, zero-shot (random init, or the pretrained base)"),
-    "sft": ModelSpec("sft", "base", description="SFT cold start"),
-    "rl_binary": ModelSpec("rl", "base", {"reward": "binary", "use_format": False, "self_certainty_alpha": 0.0},
-                           "GRPO, binary reward (1 on an exact match, else 0: no format reward), from the initial "
-                           "model"),
-    "sft_rl_binary": ModelSpec("rl", "sft", {"reward": "binary", "use_format": False, "self_certainty_alpha": 0.0},
-                               "SFT, then GRPO with the binary reward (no format reward)"),
-    "shop_r1": ModelSpec("rl", "sft", {}, "SFT, then GRPO with v(a) + α·s(r) (Shop-R1)"),
-    "no_sft": ModelSpec("rl", "base", {}, "Shop-R1 reward without the SFT cold start"),
-    "no_format": ModelSpec("rl", "sft", {"use_format": False}, "Shop-R1 without the format reward"),
-    "no_self_certainty": ModelSpec("rl", "sft", {"self_certainty_alpha": 0.0}, "Shop-R1 with α = 0"),
-    "no_dars": ModelSpec("rl", "sft", {"use_dars": False}, "Shop-R1 without DARS"),
-    "binary_action": ModelSpec("rl", "sft", {"reward": "binary"},
-                               "Shop-R1 with a binary v(a), format reward and α·s(r) kept (the paper's reading of "
-                               "Table 4: only the action reward changes)"),
-    "binary_action_no_format": ModelSpec(
-        "rl", "sft", {"reward": "binary", "use_format": False},
-        "Shop-R1 with a binary v(a) and no format reward, α·s(r) kept: the other reading of Table 4's row, which the "
-        "paper does not spell out (its binary baseline, Table 2, has no format reward); not the paper's number"),
-    "context_latest": ModelSpec("rl", "sft", {"context": "latest"}, "Shop-R1 trained on the latest page only"),
-    "shop_r1_online": ModelSpec("online", "shop_r1", {"online": True},
-                                "Shop-R1, then online GRPO in the store (beyond the paper)"),
-}
-"""Every model of the experiment. Table 2's binary baselines (`rl_binary`, `sft_rl_binary`) are the paper's "reward 1
-only on an exact match, else 0": no format reward, no s(r). Table 4's `binary_action` swaps only the action reward of
-Shop-R1 for the binary one, keeping the format reward and α·s(r), so it changes one thing against `shop_r1`. The paper
-does not say whether that row keeps the format reward, so `binary_action_no_format` runs the other reading (two
-changes at once) beside it; the paper's number is compared with `binary_action` only."""
-
-
-@dataclass(frozen=True)
-class RowSpec:
-    """A row of a table: a model evaluated with a context and a temperature (None: the preset's)."""
-
-    key: str
-    table: str
-    label: str
-    model: str
-    context: Literal["all", "latest"] = "all"
-    temperature: float | None = None
-    realism: bool = False
-
-
-_BASE_ROWS: tuple[RowSpec, ...] = (
-    RowSpec("zero_shot", "main", "Zero-shot", "base", realism=True),
-    RowSpec("rl_binary", "main", "RL (binary)", "rl_binary", realism=True),
-    RowSpec("sft", "main", "SFT", "sft", realism=True),
-    RowSpec("sft_rl_binary", "main", "SFT + RL (binary)", "sft_rl_binary", realism=True),
-    RowSpec("shop_r1", "main", "Shop-R1 (ours)", "shop_r1", realism=True),
-    RowSpec("no_sft", "ablation", "w/o SFT", "no_sft"),
-    RowSpec("no_format", "ablation", "w/o format reward", "no_format"),
-    RowSpec("no_self_certainty", "ablation", "w/o self-certainty", "no_self_certainty"),
-    RowSpec("no_dars", "ablation", "w/o DARS", "no_dars"),
-    RowSpec("binary_action", "ablation", "binary action reward", "binary_action"),
-    RowSpec("binary_action_no_format", "ablation", "binary action reward, w/o format (other reading)",
-            "binary_action_no_format"),
-    RowSpec("context_latest", "context", "latest step only", "context_latest", context="latest"),
-    RowSpec("shop_r1_online", "online", "Shop-R1 + online RL", "shop_r1_online", realism=True),
-)
-
-
-def _temperature_key(t: float) -> str:
-    return f"temperature_{t:g}"
-
-
-def rows_for(preset: ExperimentPreset) -> list[RowSpec]:
-    """The preset's rows: the fixed ones plus one sweep row per temperature other than `eval_temperature` (that one
-    is the Shop-R1 row itself)."""
-    sweep = [RowSpec(_temperature_key(t), "temperature", f"τ = {t:g}", "shop_r1", temperature=t)
-             for t in preset.temperatures if not math.isclose(t, preset.eval_temperature)]
-    return [*_BASE_ROWS, *sweep]
-
-
-ROWS = _BASE_ROWS
-"""The fixed rows (temperature rows depend on the preset: `rows_for`)."""
-
-
-def row_keys(preset: ExperimentPreset) -> list[str]:
-    """Every row key of a preset, in table order."""
-    return [r.key for r in rows_for(preset)]
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Paper numbers (Qwen2.5-3B-Instruct, %), shown beside ours
-
-
-PAPER_MAIN = {"zero_shot": (0.32, 15.33, 16.15), "rl_binary": (1.01, 6.17, 9.92), "sft": (16.76, 22.25, 24.52),
-              "sft_rl_binary": (16.55, 23.74, 28.07), "shop_r1": (27.72, 36.40, 31.28)}
-PAPER_ABLATION = {"no_sft": (4.63, 36.56, 21.92), "no_format": (2.87, 3.19, 5.04),
-                  "no_self_certainty": (26.93, 37.25, 33.74), "no_dars": (27.83, 27.20, 11.70),
-                  "binary_action": (27.41, 27.46, 12.11)}
-PAPER_CONTEXT = {"shop_r1": 27.72, "context_latest": 14.74}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -295,8 +175,8 @@ def _prepare_data(exp: Path, url: str, catalog: Path, preset: ExperimentPreset, 
     if preset.model_preset in BASES:  # a pretrained base brings its tokenizer
         tok_dir = ensure_base(preset.model_preset)
     else:
-        build_datasets([traces / "train"], train_dir, split=(1.0, 0.0, 0.0),
-                       max_context_tokens=preset.max_context_tokens)
+        build_datasets([traces / "train"], train_dir,
+                       DataConfig(split=(1.0, 0.0, 0.0), max_context_tokens=preset.max_context_tokens))
         init_model(preset.model_preset, train_dir, tok_dir, seed=0)
     def data_config(split: tuple[float, float, float]) -> DataConfig:
         return DataConfig(split=split, max_context_tokens=preset.max_context_tokens, tokenizer_dir=str(tok_dir),
@@ -325,7 +205,10 @@ def _prepare_data(exp: Path, url: str, catalog: Path, preset: ExperimentPreset, 
 
 
 @dataclass
-class _Context:
+class RunContext:
+    """One run's shared state: the experiment directory, the preset, the embedded store, and the models trained so
+    far (by seed and name)."""
+
     exp: Path
     preset: ExperimentPreset
     url: str
@@ -345,7 +228,9 @@ class _Context:
         return self.exp / f"seed{seed}"
 
 
-def _stage_overrides(ctx: _Context, spec: ModelSpec, seed: int, parent_dir: Path, out: Path) -> dict[str, Any]:
+def stage_overrides(ctx: RunContext, spec: ModelSpec, seed: int, parent_dir: Path, out: Path) -> dict[str, Any]:
+    """The config overrides that train `spec` for `seed` from `parent_dir` into `out`: the preset's sizes for the
+    stage, then the model's own overrides."""
     p = ctx.preset
     common = {"data_dir": str(ctx.train_data), "model_dir": str(parent_dir), "output_dir": str(out), "seed": seed,
               "save_strategy": "no", "lora_r": p.lora_r, "bf16": p.bf16,
@@ -369,7 +254,7 @@ def _is_model_dir(path: Path) -> bool:
     return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
 
 
-def _train(ctx: _Context, name: str, seed: int) -> dict[str, Any]:
+def _train(ctx: RunContext, name: str, seed: int) -> dict[str, Any]:
     """Train (or reuse) model `name` for `seed` and its ancestors; returns {dir, seconds, steps, ...}."""
     key = (seed, name)
     if key in ctx.trained:
@@ -397,7 +282,7 @@ def _train(ctx: _Context, name: str, seed: int) -> dict[str, Any]:
         from training.configs import load_config
 
         assert parent is not None
-        overrides = _stage_overrides(ctx, spec, seed, Path(parent["dir"]), out)
+        overrides = stage_overrides(ctx, spec, seed, Path(parent["dir"]), out)
         if spec.stage == "sft":
             from training.sft import train_sft
 
@@ -464,7 +349,7 @@ def _compact_realism(result: Mapping[str, Any]) -> dict[str, Any]:
                             "simulated": result["simulated"].get("mean_length")}}
 
 
-def _run_row(ctx: _Context, row: RowSpec, seed: int) -> dict[str, Any]:
+def _run_row(ctx: RunContext, row: RowSpec, seed: int) -> dict[str, Any]:
     from training.evaluate import evaluate_model, session_realism
 
     p = ctx.preset
@@ -510,251 +395,12 @@ def _run_row(ctx: _Context, row: RowSpec, seed: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Aggregation and tables
-
-
-def _mean_std(values: Sequence[float]) -> dict[str, float | int]:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values)}
-
-
-def summarize_rows(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Mean ± std over seeds of each row's metrics (and per-type exact / type accuracy)."""
-    by_row: dict[str, list[Mapping[str, Any]]] = {}
-    for r in records:
-        by_row.setdefault(r["row"], []).append(r)
-    out: dict[str, dict[str, Any]] = {}
-    for key, rs in by_row.items():
-        entry: dict[str, Any] = {"label": rs[0]["label"], "table": rs[0]["table"],
-                                 "seeds": sorted(r["seed"] for r in rs)}
-        for m in METRIC_KEYS:
-            entry[m] = _mean_std([float(r["metrics"][m]) for r in rs])
-        per_type: dict[str, Any] = {}
-        for t in ACTION_TYPES:
-            cells = [r["metrics"]["per_type"].get(t) for r in rs]
-            cells = [c for c in cells if c and c.get("support")]
-            if cells:
-                per_type[t] = {m: _mean_std([float(c[m] or 0.0) for c in cells])
-                               for m in ("exact_accuracy", "type_accuracy")}
-        entry["per_type"] = per_type
-        cross = [r["cross_layout"] for r in rs if r.get("cross_layout")]
-        if cross:
-            entry["cross_layout"] = {m: _mean_std([float(c[m]) for c in cross]) for m in METRIC_KEYS}
-        realism = [r["realism"] for r in rs if r.get("realism")]
-        if realism:
-            entry["realism"] = {
-                "js": {k: _mean_std([x["js"][k] for x in realism if x["js"].get(k) is not None])
-                       for k in realism[0]["js"] if any(x["js"].get(k) is not None for x in realism)},
-                "rates": {k: {"reference": realism[0]["rates"][k]["reference"],
-                              "simulated": _mean_std([x["rates"][k]["simulated"] for x in realism])}
-                          for k in realism[0]["rates"]},
-            }
-        entry["wall_seconds"] = _mean_std([float(r["wall_seconds"]) for r in rs])
-        out[key] = entry
-    return out
-
-
-def _pm(stat: Mapping[str, Any] | None, pct: bool = True) -> str:
-    if not stat:
-        return "–"
-    scale = 100.0 if pct else 1.0
-    text = f"{scale * stat['mean']:.2f}"
-    return text + (f" ± {scale * stat['std']:.2f}" if stat.get("n", 1) > 1 else "")
-
-
-def _paper(values: Mapping[str, tuple[float, ...]], key: str) -> str:
-    v = values.get(key)
-    return " / ".join(f"{x:.2f}" for x in v) if v else "–"
-
-
-def _context_line(preset: ExperimentPreset, data: Mapping[str, Any] | None) -> str:
-    persona = data.get("persona", preset.persona) if data else preset.persona
-    what = ("persona and intent shown before the first page (Customer-R1's conditioning; `--no-persona` gives the "
-            "paper's)" if persona else "pages and actions only, no persona or intent (the paper's context)")
-    shown = (data or {}).get("rl_prompt_mean_current_shown")
-    page = (f" RL prompts show {100 * shown['train']:.0f}% (train) / {100 * shown['test']:.0f}% (test) of their "
-            "current page on average." if shown else "")
-    return (f"Context: {what}; {preset.max_context_tokens}-token page budget; previous rationales in RL prompts: "
-            f"{'yes' if preset.rl_rationales else 'no (the paper)'}.{page}")
-
-
-def format_tables(summary: Mapping[str, Mapping[str, Any]], preset: ExperimentPreset, seeds: Sequence[int],
-                  data: Mapping[str, Any] | None = None,
-                  comparisons: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    """Markdown in the paper's layouts: Tables 2-5, the temperature sweep and session realism. Rows not run show –.
-
-    With `comparisons` (`training.comparisons.compare_rows`), Tables 2, 4 and 5 carry each row's paired difference in
-    exact accuracy against its reference (Shop-R1 vs SFT; an ablation vs Shop-R1) with the 95% bootstrap interval."""
-    rows = rows_for(preset)
-    out = [f"# Shop-R1 paper tables, preset `{preset.name}`", "",
-           f"Model preset `{preset.model_preset}`, seeds {', '.join(map(str, seeds))} (mean ± std over seeds), "
-           f"SFT {preset.sft_steps} steps, RL {preset.rl_steps} steps (G={preset.num_generations}), eval τ = "
-           f"{preset.eval_temperature:g} on ≤{preset.eval_limit or 'all'} held-out test rows. Numbers in %. Paper: "
-           "Qwen2.5-3B-Instruct (exact / type acc / type F1). Δ: the paired difference in exact accuracy against the "
-           "row's reference (Shop-R1 vs SFT, an ablation vs Shop-R1), points, with its 95% bootstrap interval over "
-           "the test steps.", "", _context_line(preset, data), ""]
-    fewer = [f"{summary[r.key]['label']} ({', '.join(map(str, summary[r.key]['seeds']))})" for r in rows
-             if r.key in summary and len(summary[r.key]["seeds"]) < len(seeds)]
-    if fewer:
-        out += ["Rows with fewer seeds (seeds in brackets): " + "; ".join(fewer) + ".", ""]
-    if data:
-        out += [f"Data: {data['train']['sessions']} train sessions ({data['train']['rl_rows']} RL rows), "
-                f"{data['test']['sessions']} held-out test sessions ({data['test']['rl_rows']} RL rows).", ""]
-
-    def metric_rows(keys: Sequence[str], paper: Mapping[str, tuple[float, ...]], cross: bool = False) -> list[str]:
-        lines = []
-        for key in keys:
-            spec = next((r for r in rows if r.key == key), None)
-            s = summary.get(key, {})
-            label = spec.label if spec else key
-            extra = f" {_pm(s.get('cross_layout', {}).get('exact_accuracy'))} |" if cross else ""
-            lines.append(f"| {label} | {_pm(s.get('exact_accuracy'))} | {_pm(s.get('type_accuracy'))} | "
-                         f"{_pm(s.get('type_macro_f1'))} | {_paper(paper, key)} | {delta_cell(comparisons, key)} |"
-                         + extra)
-        return lines
-
-    header = ["| Setting | Exact Acc. | Action Type Acc. | Action Type F1 | Paper | Δ exact [95% CI] |",
-              "|---|---|---|---|---|---|"]
-    out += ["## Table 2: Next-action prediction (main results)", "",
-            "Each model is scored in the prompt layout it was trained with (`shop_r1_prompt.json` beside it). The last "
-            "column scores the models whose layout differs (SFT: previous rationales shown) on the shared RL layout "
-            "instead; it is not the row's score.", "",
-            header[0] + " Exact, RL layout |", header[1] + "---|",
-            *metric_rows(list(PAPER_MAIN), PAPER_MAIN, cross=True), ""]
-    out += ["## Table 3: Per-action-type breakdown", "",
-            "| Setting | " + " | ".join(f"{t} exact | {t} type" for t in ACTION_TYPES) + " |",
-            "|---|" + "---|---|" * len(ACTION_TYPES)]
-    for key in PAPER_MAIN:
-        s = summary.get(key, {})
-        cells = []
-        for t in ACTION_TYPES:
-            pt = s.get("per_type", {}).get(t, {})
-            cells += [_pm(pt.get("exact_accuracy")), _pm(pt.get("type_accuracy"))]
-        label = next(r.label for r in rows if r.key == key)
-        out.append(f"| {label} | " + " | ".join(cells) + " |")
-    out += ["", "## Table 4: Ablations", "", *header, *metric_rows(["shop_r1"], PAPER_MAIN),
-            *metric_rows([r.key for r in rows if r.table == "ablation"], PAPER_ABLATION), ""]
-    out += ["## Table 5: Context (whole session vs latest step)", "",
-            "| Context | Exact Acc. | Action Type Acc. | Action Type F1 | Paper exact | Δ exact [95% CI] |",
-            "|---|---|---|---|---|---|"]
-    for key, label in (("shop_r1", "whole session"), ("context_latest", "latest step only")):
-        s = summary.get(key, {})
-        out.append(f"| {label} | {_pm(s.get('exact_accuracy'))} | {_pm(s.get('type_accuracy'))} | "
-                   f"{_pm(s.get('type_macro_f1'))} | {PAPER_CONTEXT[key]:.2f} | {delta_cell(comparisons, key)} |")
-    out += ["", "## Temperature sweep (Shop-R1 model)", "",
-            "| τ | Exact Acc. | Action Type Acc. | Action Type F1 |", "|---|---|---|---|"]
-    for t in preset.temperatures:
-        key = "shop_r1" if math.isclose(t, preset.eval_temperature) else _temperature_key(t)
-        s = summary.get(key, {})
-        out.append(f"| {t:g} | {_pm(s.get('exact_accuracy'))} | {_pm(s.get('type_accuracy'))} | "
-                   f"{_pm(s.get('type_macro_f1'))} |")
-    out += ["", "Paper: 0.6-0.8 best; exact accuracy peaks at 28.63 at τ = 0.7.", ""]
-    out += ["## Online RL (beyond the paper)", "", *header[:1], header[1],
-            *metric_rows(["shop_r1", "shop_r1_online"], PAPER_MAIN), ""]
-    realism_keys = [r.key for r in rows if r.realism and summary.get(r.key, {}).get("realism")]
-    out += ["## Session realism (simulated vs held-out reference sessions)", ""]
-    if not realism_keys:
-        out += ["Not run (realism_sessions = 0 or no realism row selected).", ""]
-    else:
-        js_names = sorted({k for key in realism_keys for k in summary[key]["realism"]["js"]})
-        rate_names = sorted({k for key in realism_keys for k in summary[key]["realism"]["rates"]})
-        out += ["| Setting | " + " | ".join(f"JS {k.replace('_', ' ')}" for k in js_names) + " | " +
-                " | ".join(k.replace("_", " ") for k in rate_names) + " |",
-                "|---|" + "---|" * (len(js_names) + len(rate_names))]
-        ref_rates = summary[realism_keys[0]]["realism"]["rates"]
-        out.append("| reference (scripted) | " + " | ".join("0.000" for _ in js_names) + " | " +
-                   " | ".join(f"{100 * (ref_rates[k]['reference'] or 0):.1f}" for k in rate_names) + " |")
-        for key in realism_keys:
-            re_ = summary[key]["realism"]
-            out.append(f"| {summary[key]['label']} | " +
-                       " | ".join(_pm(re_["js"].get(k), pct=False) for k in js_names) + " | " +
-                       " | ".join(_pm(re_["rates"].get(k, {}).get("simulated")) for k in rate_names) + " |")
-        out += ["", "JS: Jensen-Shannon distance (base 2; 0 = same distribution). Rates in %.", ""]
-    return "\n".join(out)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Evidence: why a finding does or does not reproduce
-
-CURVE_KEYS = ("reward", "shop_r1/format", "shop_r1/type", "shop_r1/attribute", "shop_r1/value", "shop_r1/format_ok",
-              "shop_r1/pred_terminate", "kl", "completions/mean_length", "frac_reward_zero_std")
-"""GRPO log columns shown as first-k vs last-k step means (`log.csv` of each RL model)."""
-
-
-def training_curves(exp: Path, seeds: Sequence[int], models: Sequence[str], k: int = 5) -> dict[str, dict[str, Any]]:
-    """Per RL model: the mean over seeds of each `CURVE_KEYS` column over its first `k` and last `k` logged steps."""
-    import csv
-
-    out: dict[str, dict[str, Any]] = {}
-    for name in models:
-        firsts: dict[str, list[float]] = {}
-        lasts: dict[str, list[float]] = {}
-        for seed in seeds:
-            path = exp / f"seed{seed}" / "models" / name / "log.csv"
-            if not path.is_file():
-                continue
-            with path.open(newline="", encoding="utf-8") as f:
-                rows = [r for r in csv.DictReader(f) if r.get("reward")]
-            for key in CURVE_KEYS:
-                values = [float(r[key]) for r in rows if r.get(key) not in (None, "")]
-                if values:
-                    firsts.setdefault(key, []).append(statistics.fmean(values[:k]))
-                    lasts.setdefault(key, []).append(statistics.fmean(values[-k:]))
-        if firsts:
-            out[name] = {key: (statistics.fmean(firsts[key]), statistics.fmean(lasts[key])) for key in firsts}
-    return out
-
-
-def predicted_shares(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per row, summed over seeds: the share of test steps predicted as each type (and unparseable), and gold."""
-    out: dict[str, dict[str, float]] = {}
-    for key in dict.fromkeys(r["row"] for r in records):
-        counts: dict[str, int] = {}
-        gold: dict[str, int] = {}
-        for r in (r for r in records if r["row"] == key):
-            for g, preds in r["metrics"]["confusion"].items():
-                gold[g] = gold.get(g, 0) + sum(preds.values())
-                for p, n in preds.items():
-                    counts[p] = counts.get(p, 0) + n
-        total = sum(counts.values()) or 1
-        out[key] = {**{p: counts.get(p, 0) / total for p in (*ACTION_TYPES, "invalid")},
-                    **{f"gold_{g}": gold.get(g, 0) / total for g in ACTION_TYPES}}
-    return out
-
-
-def format_evidence(records: Sequence[Mapping[str, Any]], exp: Path) -> str:
-    """Markdown: reward components over GRPO training (first vs last steps) and predicted action-type shares."""
-    seeds = sorted({r["seed"] for r in records})
-    rl_models = [m for m, spec in MODELS.items() if spec.stage in ("rl", "online")]
-    curves = training_curves(exp, seeds, rl_models)
-    lines = ["## Evidence: reward components over GRPO training", "",
-             "Mean over seeds of the first 5 → last 5 logged steps. `value` includes DARS when it is on; `kl` is "
-             "the policy's KL to the reference model (how far RL moved it).", ""]
-    if curves:
-        lines += ["| model | " + " | ".join(k.split("/")[-1] for k in CURVE_KEYS) + " |",
-                  "|---|" + "---|" * len(CURVE_KEYS)]
-        for name, c in curves.items():
-            cells = [f"{c[k][0]:.3g} → {c[k][1]:.3g}" if k in c else "–" for k in CURVE_KEYS]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    else:
-        lines.append("No GRPO logs found.")
-    shares = predicted_shares(records)
-    lines += ["", "## Evidence: predicted action types on the test split", "",
-              "Share of test steps predicted as each type, summed over seeds (gold shares in the last columns): "
-              "terminate-spam shows as a terminate share far above the gold one.", "",
-              "| row | click | type_and_submit | terminate | unparseable | gold click | gold type_and_submit | "
-              "gold terminate |", "|---|---|---|---|---|---|---|---|"]
-    for key, sh in shares.items():
-        lines.append(f"| {key} | " + " | ".join(f"{100 * sh[c]:.1f}" for c in (*ACTION_TYPES, "invalid")) + " | " +
-                     " | ".join(f"{100 * sh['gold_' + g]:.1f}" for g in ACTION_TYPES) + " |")
-    return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------------------------------------------------
 # Driver
 
 
-def _select(preset: ExperimentPreset, rows: Sequence[str] | None) -> list[RowSpec]:
+def select_rows(preset: ExperimentPreset, rows: Sequence[str] | None) -> list[RowSpec]:
+    """The rows a run runs: `rows` when given, else the preset's (`ExperimentPreset.rows`), else every row; a
+    `ValueError` names unknown keys."""
     specs = rows_for(preset)
     if rows is None and preset.rows is None:
         return specs
@@ -797,7 +443,7 @@ def run_experiment(
         spec = dataclasses.replace(spec, persona=persona)
     if device is not None:
         spec = dataclasses.replace(spec, device=device)
-    selected = _select(spec, rows)
+    selected = select_rows(spec, rows)
     exp = Path(out_dir)
     if render_only:
         found = [exp / f"seed{seed}" / "rows" / f"{row.key}.json" for seed in spec.seeds for row in selected]
@@ -810,7 +456,7 @@ def run_experiment(
     records: list[dict[str, Any]] = []
     with embedded_store("a", catalog) as (url, catalog_path):
         data = _prepare_data(exp, url, Path(catalog_path), spec, resume=resume)
-        ctx = _Context(exp, spec, url, Path(catalog_path), resume)
+        ctx = RunContext(exp, spec, url, Path(catalog_path), resume)
         for seed in spec.seeds:
             for row in selected:
                 path = ctx.seed_dir(seed) / "rows" / f"{row.key}.json"
@@ -839,73 +485,21 @@ def train_model(preset: ExperimentPreset, out_dir: str | Path, name: str, *, see
     exp.mkdir(parents=True, exist_ok=True)
     with embedded_store("a", catalog) as (url, catalog_path):
         data = _prepare_data(exp, url, Path(catalog_path), preset, resume=resume)
-        ctx = _Context(exp, preset, url, Path(catalog_path), resume)
+        ctx = RunContext(exp, preset, url, Path(catalog_path), resume)
         model = _train(ctx, name, preset.seeds[0] if seed is None else seed)
     return {"data": data, "model": model}
 
 
-PAPER_EXACT: dict[str, float] = {**{k: v[0] for k, v in PAPER_MAIN.items()},
-                                  **{k: v[0] for k, v in PAPER_ABLATION.items()}, **PAPER_CONTEXT}
-"""The paper's exact accuracy of each row (points), for the paired comparisons' paper differences."""
 
 
 def _write_outputs(exp: Path, preset: ExperimentPreset, data: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
                    started: float) -> dict[str, Any]:
     summary = summarize_rows(records)
-    comparisons = compare_rows(exp, records, paper=PAPER_EXACT)
+    comparisons = compare_rows(exp, records)
     results = {"preset": asdict(preset), "seeds": list(preset.seeds), "data": dict(data), "rows": list(records),
                "summary": summary, "comparisons": comparisons,
                "wall_seconds": round(time.perf_counter() - started, 2)}
     (exp / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    labels = {r.key: r.label for r in rows_for(preset)}
-    seeds = sorted({int(r["seed"]) for r in records})
-    tables = (format_tables(summary, preset, preset.seeds, data, comparisons) + "\n"
-              + format_differences(comparisons, labels) + "\n" + format_evidence(records, exp) + "\n"
-              + format_curves(exp, seeds, svg_dir=exp / "curves"))
-    (exp / "tables.md").write_text(tables, encoding="utf-8")
+    (exp / "tables.md").write_text(experiment_markdown(exp, preset, data, records, summary, comparisons),
+                                   encoding="utf-8")
     return results
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# CLI
-
-
-experiment_app = typer.Typer(help="Reproduce the paper's experiments at a small scale.", no_args_is_help=True)
-
-
-@experiment_app.command("paper-tables")
-def paper_tables(
-    out: Annotated[Path, typer.Option(help="Experiment directory (results.json, tables.md, models, data).")],
-    preset: Annotated[PresetName, typer.Option(
-        help="smoke (minutes), tiny-cpu (every row, 3 seeds, ~2 h on 2 cores), tiny-cpu-long-rl, smollm2-cpu (SmolLM2 "
-             "+ LoRA, the main rows, ~2 h on 2 cores), smollm2-gpu (every row, 3 seeds, full fine-tuning; with "
-             "--device cuda) or smollm2-gpu-smoke (its shape at smoke sizes).")] = "smoke",
-    seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (default: the preset's).")] = None,
-    rows: Annotated[str | None, typer.Option(help="Comma-separated row keys (default: all).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Skip rows and models already done.")] = False,
-    catalog: Annotated[Path | None, typer.Option(help="Catalog of the embedded store.")] = None,
-    render_only: Annotated[bool, typer.Option(
-        "--render-only", help="Only rewrite results.json and tables.md from the rows already on disk.")] = False,
-    persona: Annotated[bool | None, typer.Option(
-        "--persona/--no-persona", help="Prompts with the persona and intent block (Customer-R1's conditioning) or "
-                                       "without (the paper's context: pages and actions only). Default: the "
-                                       "preset's (with).")] = None,
-    device: Annotated[Literal["cpu", "cuda"] | None, typer.Option(
-        help="Where every stage trains and evaluates. Default: the preset's (smollm2-gpu: cuda).")] = None,
-) -> None:
-    """Train and evaluate every row of Tables 2-5, the temperature sweep and session realism."""
-
-    def echo(r: Mapping[str, Any]) -> None:
-        m = r["metrics"]
-        took = "resumed" if r["resumed"] else f"{r['wall_seconds']}s"
-        typer.echo(f"seed {r['seed']} {r['row']}: exact {100 * m['exact_accuracy']:.2f}% type "
-                   f"{100 * m['type_accuracy']:.2f}% F1 {100 * m['type_macro_f1']:.2f}% ({took})")
-
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
-        row_list = [r.strip() for r in rows.split(",") if r.strip()] if rows else None
-        run_experiment(preset, out, seeds=seed_list, rows=row_list, resume=resume, catalog=catalog, on_row=echo,
-                       render_only=render_only, persona=persona, device=device)
-    except ValueError as exc:
-        raise usage_error(str(exc)) from None
-    typer.echo(f"wrote {out / 'results.json'} and {out / 'tables.md'}")

@@ -29,7 +29,7 @@ from typing import Annotated, Any
 
 import typer
 
-from training.experiments import experiment_app
+from training.experiment_cli import experiment_app
 
 log = logging.getLogger(__name__)
 

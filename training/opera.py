@@ -445,8 +445,9 @@ def import_opera(
     run_dir = Path(out_dir) / config.run_name
     stats = write_traces(tables, run_dir, config)
     log.info("OPeRA: %d sessions, %d steps -> %s", stats.get("sessions", 0), stats.get("steps", 0), run_dir)
-    meta = build_datasets([run_dir], out_dir, split=split, seed=seed, max_context_tokens=max_context_tokens,
-                          tokenizer_dir=tokenizer_dir)
+    meta = build_datasets([run_dir], out_dir, DataConfig(
+        split=tuple(split), seed=seed, max_context_tokens=max_context_tokens,  # type: ignore[arg-type]
+        tokenizer_dir=str(tokenizer_dir) if tokenizer_dir is not None else None))
     meta["opera"] = {"directory": str(Path(directory).resolve()), "run_dir": str(run_dir.resolve()),
                      "tables": {k: len(v) for k, v in tables.items()}, **stats}
     (Path(out_dir) / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

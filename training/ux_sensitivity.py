@@ -17,7 +17,7 @@ from agent.policy import make_policy
 from agent.runtime.session import RunConfig
 from agent.wiring import VariantName, default_catalog, run_sensitivity, sample_from_catalog
 
-from .experiments import experiment_app
+from .experiment_cli import experiment_app
 
 
 @experiment_app.command("ux-sensitivity")

@@ -47,7 +47,7 @@ def test_bad_choices_are_rejected_by_typer_with_exit_2(argv: list[str], option: 
 
 def test_choices_are_the_registries_and_show_in_help() -> None:
     from training.data import SPLITS
-    from training.experiments import PRESETS
+    from training.experiment_presets import PRESETS
     from training.modeling import PRESETS as MODEL_PRESETS
 
     def help_text(*argv: str) -> str:

@@ -46,11 +46,11 @@ def cached_run_dir(tmp_path_factory: pytest.TempPathFactory, store_db: Path, sto
 def cached_data_dir(tmp_path_factory: pytest.TempPathFactory, store_db: Path, store_url: str) -> Path:
     """The datasets of the scripted run (split 0.7/0.15/0.15, budget `BUDGET` approximate tokens)."""
     if "data" not in _CACHE:
-        from training.data import build_datasets
+        from training.data import DataConfig, build_datasets
 
         run_dir = cached_run_dir(tmp_path_factory, store_db, store_url)
         out = tmp_path_factory.mktemp("data")
-        build_datasets([run_dir], out, split=(0.7, 0.15, 0.15), seed=0, max_context_tokens=BUDGET)
+        build_datasets([run_dir], out, DataConfig(split=(0.7, 0.15, 0.15), seed=0, max_context_tokens=BUDGET))
         _CACHE["data"] = out
     return _CACHE["data"]
 

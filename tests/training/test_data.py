@@ -153,7 +153,7 @@ def test_two_runs_with_the_same_session_ids_do_not_collide(run_dir: Path, tmp_pa
     (other / "sessions").mkdir(parents=True)
     for path in sorted((run_dir / "sessions").glob("*.jsonl"))[:3]:
         shutil.copy(path, other / "sessions" / path.name)
-    meta = build_datasets([run_dir, other], tmp_path / "data", max_context_tokens=BUDGET)
+    meta = build_datasets([run_dir, other], tmp_path / "data", DataConfig(max_context_tokens=BUDGET))
     assert [s["label"] for s in meta["sources"]] == ["run", "run-2"]
     ids = [sid for split in SPLITS for sid in load_split(tmp_path / "data", "sft", split)["session_id"]]
     assert len(ids) == len(set(ids)) == 27 and sum(sid.startswith("run-2:") for sid in ids) == 3
@@ -182,7 +182,7 @@ def _hand_run(root: Path) -> Path:
 
 def test_missing_rationales_failed_and_unparsed_steps(tmp_path: Path) -> None:
     run = _hand_run(tmp_path / "hand")
-    meta = build_datasets([run], tmp_path / "data", split=(1.0, 0.0, 0.0))
+    meta = build_datasets([run], tmp_path / "data", DataConfig(split=(1.0, 0.0, 0.0)))
     assert meta["stats"]["sessions_without_actions"] == 1  # s00001 never acted
     assert meta["stats"]["sft_template_rationales"] == 2 and meta["stats"]["rl_invalid_targets_skipped"] == 1
     rl = load_split(tmp_path / "data", "rl", "train")
@@ -193,8 +193,7 @@ def test_missing_rationales_failed_and_unparsed_steps(tmp_path: Path) -> None:
     assistant = [parse_step(m["content"]) for m in sft[0]["messages"] if m["role"] == "assistant"]
     assert [a.rationale for a in assistant] == ['I\'ll search for "tea".', "I'll try this.", "I'll click title.",
                                                 "Too pricey."]
-    skipped = build_datasets([run], tmp_path / "skip", split=(1.0, 0.0, 0.0),
-                             config=DataConfig(split=(1.0, 0.0, 0.0), missing_rationale="skip"))
+    skipped = build_datasets([run], tmp_path / "skip", DataConfig(split=(1.0, 0.0, 0.0), missing_rationale="skip"))
     assert skipped["counts"]["train"]["sft_rows"] == 0 and skipped["counts"]["train"]["rl_rows"] == 3
 
 
@@ -221,7 +220,7 @@ def test_bad_input_raises_data_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="at least one run"):
         build_datasets([], tmp_path / "out")
     with pytest.raises(DataError, match="sum to 1"):
-        build_datasets([tmp_path / "empty"], tmp_path / "out", split=(0.5, 0.2, 0.2))
+        build_datasets([tmp_path / "empty"], tmp_path / "out", DataConfig(split=(0.5, 0.2, 0.2)))
     with pytest.raises(DataError, match="meta.json"):
         load_split(tmp_path, "rl", "train")
 
@@ -275,12 +274,12 @@ def test_doctests() -> None:
 def test_a_budget_that_leaves_no_room_for_the_page_is_flagged(run_dir: Path, tmp_path: Path,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING", logger="training.data"):
-        meta = build_datasets([run_dir], tmp_path / "blind", max_context_tokens=400)
+        meta = build_datasets([run_dir], tmp_path / "blind", DataConfig(max_context_tokens=400))
     assert meta["prompt_budget"]["rl_prompt_mean_current_shown"] < 0.1
     assert "leaves little of the page" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="training.data"):
-        roomy = build_datasets([run_dir], tmp_path / "roomy", max_context_tokens=20_000)
+        roomy = build_datasets([run_dir], tmp_path / "roomy", DataConfig(max_context_tokens=20_000))
     assert roomy["prompt_budget"]["rl_prompt_mean_current_shown"] > 0.9
     assert "leaves little of the page" not in caplog.text
 

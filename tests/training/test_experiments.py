@@ -11,21 +11,18 @@ import pytest
 from typer.testing import CliRunner
 
 from training.configs import load_config
-from training.experiment_presets import SIZE_FIELDS, SMOLLM2_ROWS
+from training.experiment_presets import PRESETS, SIZE_FIELDS, SMOLLM2_ROWS, PresetName
+from training.experiment_rows import MODELS, row_keys
+from training.experiment_rows import ROWS as ALL_ROWS
+from training.experiment_tables import format_tables
 from training.experiments import (
     BASE_CONFIG,
-    MODELS,
-    PRESETS,
-    PresetName,
-    _Context,
-    _select,
-    _stage_overrides,
+    RunContext,
     check_page_shown,
-    format_tables,
-    row_keys,
     run_experiment,
+    select_rows,
+    stage_overrides,
 )
-from training.experiments import ROWS as ALL_ROWS
 from training.rewards import RewardConfig
 
 ROWS = ["zero_shot", "sft", "shop_r1", "no_dars", "context_latest", "temperature_1"]
@@ -45,7 +42,7 @@ def test_presets_are_typed_and_complete():
     long_rl = PRESETS["tiny-cpu-long-rl"]
     changed = {f for f in tiny.__dataclass_fields__ if getattr(tiny, f) != getattr(long_rl, f)}
     assert changed == {"name", "rl_steps", "rl_learning_rate", "temperatures", "seeds", "rows"}
-    assert [r.key for r in _select(long_rl, None)] == ["shop_r1", "no_dars", "binary_action"]
+    assert [r.key for r in select_rows(long_rl, None)] == ["shop_r1", "no_dars", "binary_action"]
     assert long_rl.rl_steps == 3 * tiny.rl_steps
     assert long_rl.rl_learning_rate == pytest.approx(3 * tiny.rl_learning_rate)
 
@@ -110,12 +107,12 @@ def test_smollm2_presets_have_their_rows_seeds_and_fine_tuning():
     cpu, gpu, smoke = PRESETS["smollm2-cpu"], PRESETS["smollm2-gpu"], PRESETS["smollm2-gpu-smoke"]
     assert cpu.model_preset == gpu.model_preset == "smollm2-135m-instruct"
     assert cpu.lora_r > 0 and cpu.device == "cpu" and cpu.seeds == (0,)
-    assert [r.key for r in _select(cpu, None)] == list(SMOLLM2_ROWS)
+    assert [r.key for r in select_rows(cpu, None)] == list(SMOLLM2_ROWS)
     assert set(SMOLLM2_ROWS) == {"zero_shot", "rl_binary", "sft", "sft_rl_binary", "shop_r1", "no_dars",
                                  "binary_action", "shop_r1_online"}
-    assert _select(cpu, ["no_format"])[0].key == "no_format"  # --rows still picks any row
+    assert select_rows(cpu, ["no_format"])[0].key == "no_format"  # --rows still picks any row
     # the GPU preset: every row, 3 seeds, full fine-tuning, CUDA, the paper's layout
-    assert gpu.rows is None and [r.key for r in _select(gpu, None)] == row_keys(gpu)
+    assert gpu.rows is None and [r.key for r in select_rows(gpu, None)] == row_keys(gpu)
     assert gpu.seeds == (0, 1, 2) and gpu.lora_r == 0 and gpu.device == "cuda"
     assert (gpu.sft_rows, gpu.rl_rationales, gpu.persona) == ("sessions", False, True)
     assert gpu.max_prompt_length + gpu.max_completion_length <= 8192  # SmolLM2's positions
@@ -129,11 +126,11 @@ def test_every_stage_of_every_model_builds_its_config(name, tmp_path):
     """The shape of a preset on this CPU: every SFT/GRPO stage's TRL config builds from the base YAML and the
     preset's overrides (bad combinations raise here, not hours into a run); the GPU preset trains on CUDA."""
     preset = PRESETS[name]
-    ctx = _Context(tmp_path, preset, "http://127.0.0.1:1", tmp_path / "catalog.db", False)
+    ctx = RunContext(tmp_path, preset, "http://127.0.0.1:1", tmp_path / "catalog.db", False)
     for model, spec in MODELS.items():
         if spec.stage == "init":
             continue
-        overrides = _stage_overrides(ctx, spec, 0, tmp_path / "parent", tmp_path / model)
+        overrides = stage_overrides(ctx, spec, 0, tmp_path / "parent", tmp_path / model)
         assert overrides["use_cpu"] is (preset.device == "cpu"), model
         assert overrides["lora_r"] == preset.lora_r
         if preset.device == "cuda":
@@ -230,9 +227,12 @@ def test_smoke_experiment_rows_tables_and_resume(store_db, tmp_path):
                if m["role"] == "assistant"]
     assert history and all('"rationale"' in turn for turn in history)
     assert "Exact, RL layout |" in tables.split("## Table 2")[1].split("## Table 3")[0]
-    # paired bootstrap differences: Shop-R1 vs SFT and the ablations vs Shop-R1, on the same 6 test steps
+    # paired bootstrap differences, one per finding whose rows ran: SFT vs zero-shot, Shop-R1 vs SFT and the
+    # ablations vs Shop-R1, on the same 6 test steps
     comparisons = saved["comparisons"]
-    assert set(comparisons) == {"shop_r1_vs_sft", "no_dars_vs_shop_r1", "context_latest_vs_shop_r1"}
+    assert set(comparisons) == {"sft_vs_zero_shot", "shop_r1_vs_sft", "no_dars_vs_shop_r1",
+                                "context_latest_vs_shop_r1"}
+    assert comparisons["no_dars_vs_shop_r1"]["metric"] == "type_macro_f1"  # the terminate-spam finding's metric
     main = comparisons["shop_r1_vs_sft"]
     assert main["steps"] == 6 and main["seeds"] == [0] and main["paper"] == pytest.approx(10.96)
     exact = main["exact_accuracy"]

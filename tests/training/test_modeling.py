@@ -13,7 +13,7 @@ from datafix import cached_data_dir, cached_data_micro_model
 from typer.testing import CliRunner
 
 from agent.policy.engines import encode_plain, load_model, load_tokenizer
-from training.data import SPLITS, build_datasets, load_split
+from training.data import SPLITS, DataConfig, build_datasets, load_split
 from training.modeling import CHATML_TEMPLATE, PRESETS, ModelPreset, init_model, model_config, train_tokenizer
 
 
@@ -126,8 +126,9 @@ def test_exact_token_budget_with_the_model_tokenizer(micro_dir: Path, data_dir: 
 
     run = Path(load_meta(data_dir)["sources"][0]["path"])
     budget = 3000
-    meta = build_datasets([run], tmp_path / "exact", max_context_tokens=budget, tokenizer_dir=micro_dir)
-    approx = build_datasets([run], tmp_path / "approx", max_context_tokens=budget)
+    meta = build_datasets([run], tmp_path / "exact",
+                          DataConfig(max_context_tokens=budget, tokenizer_dir=str(micro_dir)))
+    approx = build_datasets([run], tmp_path / "approx", DataConfig(max_context_tokens=budget))
     assert meta["prompt_budget"]["rl_prompt"]["over_budget"] == 0
     assert meta["prompt_budget"]["token_counter"] == str(micro_dir)
     tok = load_tokenizer(micro_dir)
