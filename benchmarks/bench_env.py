@@ -17,8 +17,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+# The happy path is a test helper (it knows the env's element names): tests/envs/happy_path.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "envs"))
 
 from _report import write_report  # noqa: E402
+from happy_path import HappyPath  # noqa: E402
 
 from envs.browser import SharedBrowser
 from envs.chromium import launch_kwargs
@@ -26,7 +29,6 @@ from envs.env import AsyncShopEnv, EnvConfig
 from envs.simplify import count_interactables, simplify
 from sites.store.generate import build_catalog
 from sites.store.server import StoreServer
-from sites.store.walk import HappyPath
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 

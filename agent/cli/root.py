@@ -17,7 +17,8 @@ from agent.analysis.report import write_report
 from agent.analysis.summary import format_summary, write_summary
 from agent.policy import make_policy
 from agent.runtime.distributed import import_ray, ray_address, run_sessions_ray
-from agent.runtime.population import load_population
+from agent.runtime.population import load_population, sample_from_products
+from agent.runtime.products import load_products
 from agent.runtime.session import RunConfig, run_sessions
 from agent.wiring import VariantName, embedded_store, sample_from_catalog, store_app
 from envs.origin import origin_of
@@ -76,6 +77,9 @@ def simulate(
     variant: Variant = VariantName.a,  # type: ignore[attr-defined]
     catalog: Annotated[Path | None, typer.Option(help="Catalog DB for --embedded and for sampling intents.")] = None,
     personas: Annotated[Path | None, typer.Option(help="JSONL of {persona, intent}; default: sampled.")] = None,
+    products: Annotated[str | None, typer.Option(
+        metavar="FILE|URL", help="Draw the intents from a product export instead of the catalog: a JSONL file "
+        "(shop-r1 store export-products) or a site's /api/products URL.")] = None,
     policy: Annotated[Literal["local", "scripted", "openai"], typer.Option(
         help="local (a model in-process; default: the shipped default shopper on CPU), scripted (rule-based, no "
              "model) or openai (an OpenAI-compatible server).")] = "local",
@@ -113,9 +117,14 @@ def simulate(
             origin_of(site)
         except ValueError as exc:
             raise _fail(str(exc), "--site") from None
-    if site is not None and personas is None and catalog is None:  # embedded runs sample from their own catalog
-        raise _fail("Expect --personas FILE.jsonl (or --catalog DB to sample intents from) with --site, actually: "
-                    "neither")
+    if personas is not None and products is not None:
+        raise _fail("Expect one of --personas FILE.jsonl or --products FILE|URL, actually: both", "--products")
+    if site is not None and products is not None and catalog is not None:  # with --site, --catalog only samples
+        raise _fail("Expect one of --products FILE|URL or --catalog DB to draw intents from with --site, actually: "
+                    "both", "--products")
+    if site is not None and personas is None and products is None and catalog is None:  # embedded: its catalog
+        raise _fail("Expect --personas FILE.jsonl (or --products FILE|URL or --catalog DB to draw intents from) with "
+                    "--site, actually: none of them")
     try:
         if ray is not None:  # each actor builds its own policy from this spec
             import_ray()
@@ -132,13 +141,13 @@ def simulate(
             site, catalog_path = stack.enter_context(_embedded(VariantName(variant).value, catalog))
         assert site is not None
         try:
-            items = _population(personas, catalog_path, sessions, seed)
+            items = _population(personas, catalog_path, sessions, seed, products)
             config = RunConfig(site=site, backend=backend, concurrency=concurrency, seed=seed, max_steps=max_steps,
                                screenshots=screenshots, playwright_trace=playwright_trace)
         except (ValueError, OSError) as exc:
             raise _fail(str(exc)) from None
         _run(out, pol, items, config, {"embedded": embedded, "variant": VariantName(variant).value if embedded
-                                       else None},
+                                       else None, "products": products},
              ray=ray, actors=actors)
     if report:
         _write_report(out)
@@ -161,12 +170,16 @@ def _embedded(variant: str, catalog: Path | None):
     return embedded_store(variant, catalog)
 
 
-def _population(personas: Path | None, catalog: Path | None, n: int, seed: int):
+def _population(personas: Path | None, catalog: Path | None, n: int, seed: int, products: str | None = None):
+    """Who shops: the --personas file in turn, else intents drawn from the --products export, else from the catalog
+    (the same intents for the same products and seed)."""
     if personas is not None:
         items = load_population(personas)
         if not items:
             raise ValueError(f"{personas} holds no persona/intent lines")
         return [items[i % len(items)] for i in range(n)]
+    if products is not None:
+        return sample_from_products(load_products(products), n, seed)
     assert catalog is not None
     return sample_from_catalog(catalog, n, seed)
 

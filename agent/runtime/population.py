@@ -1,8 +1,9 @@
 """Who shops: personas with intents, drawn from a list of products or read from a JSONL file.
 
 Nothing here opens a catalog: the products come in as arguments (any records with a title, brand, department,
-lowest price, options and id), so any site's product export will do. `agent.wiring.sample_from_catalog` draws them
-from the local store's catalog.
+lowest price, options and id), so any site's product export will do (`agent.runtime.products.load_products` reads one
+from a JSONL file or a `/api/products` URL; `sample_from_products` draws from it). `agent.wiring.sample_from_catalog`
+draws them from the local store's catalog.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Protocol
 
 from agent.policy.persona import Intent, PersonaIntent, load_persona_intents, sample_personas
 
-__all__ = ["FREE_TEXT_SHARE", "ProductRecord", "featured_population", "load_population", "sample_population"]
+__all__ = ["FREE_TEXT_SHARE", "ProductRecord", "featured_population", "load_population", "sample_from_products",
+           "sample_population"]
 
 FREE_TEXT_SHARE = 0.5
 """The default share of sampled intents written as free text (`Intent.from_product(free_text=True)`): training data
@@ -66,6 +68,15 @@ def sample_population(n: int, seed: int = 0, *, total: int, product_at: Callable
                                      free_text=style_rng.random() < free_text_share)
         out.append(PersonaIntent(persona=persona, intent=intent))
     return out
+
+
+def sample_from_products(products: Sequence[ProductRecord], n: int, seed: int = 0, *,
+                         free_text_share: float = FREE_TEXT_SHARE) -> list[PersonaIntent]:
+    """`n` persona/intent pairs drawn from `products` (a site's product export, in its order) by `sample_population`,
+    with every brand of the products, sorted, for the personas' tastes. For a catalog's products in catalog order,
+    the same pairs as `agent.wiring.sample_from_catalog` draws from that catalog with the same seed."""
+    return sample_population(n, seed, total=len(products), product_at=products.__getitem__,
+                             brands=sorted({p.brand for p in products}), free_text_share=free_text_share)
 
 
 def featured_population(products: Sequence[ProductRecord], n: int, seed: int) -> list[PersonaIntent]:

@@ -15,6 +15,7 @@ URL map (see the routers for details):
     GET  /order/{order_id}          confirmation (only for the session that placed it)
     GET  /api/analytics/sessions    JSON: sessions with event counts
     GET  /api/analytics/sessions/{sid}   JSON: one session's events in order
+    GET  /api/products?offset=&limit=    JSON: a page of the product export, in catalog order
     GET  /img/{asin}.svg            generated product image
     GET  /static/...                vendored CSS and icons
 """
@@ -36,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .analytics import Analytics
 from .catalog import Catalog
-from .routers import analytics_api, assets, cart, home, product, search
+from .routers import analytics_api, assets, cart, home, product, products_api, search
 from .state import StateStore
 from .web import (
     MAX_QUERY_CHARS,
@@ -177,7 +178,7 @@ def create_app(catalog_path: str | Path, variant: str = "a", state_path: str | P
     image_dir = catalog.meta.get("image_dir")
     app.state.image_dir = (catalog.path.parent / image_dir).resolve() if image_dir else None
 
-    for module in (home, search, product, cart, analytics_api, assets):
+    for module in (home, search, product, cart, analytics_api, products_api, assets):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

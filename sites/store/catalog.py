@@ -24,6 +24,7 @@ import re
 import sqlite3
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,6 +185,29 @@ class Catalog:
         if row is None:
             raise IndexError(f"Expect an index below {len(self)}, actually: {index}")
         return _product(row)
+
+    def products(self, offset: int = 0, limit: int = 100) -> list[Product]:
+        """Up to `limit` products from position `offset` (0-based) in catalog order, the order of `product_at`."""
+        if offset < 0 or limit < 0:
+            raise ValueError(f"Expect offset >= 0 and limit >= 0, actually: offset {offset}, limit {limit}")
+        rows = self._conn().execute(f"SELECT {PRODUCT_COLUMNS} FROM products ORDER BY id LIMIT ? OFFSET ?",
+                                    (limit, offset)).fetchall()
+        return [_product(r) for r in rows]
+
+    def iter_products(self, batch: int = 1000) -> Iterator[Product]:
+        """Every product in catalog order, read `batch` rows at a time (by id, so a large catalog costs no OFFSET)."""
+        if batch < 1:
+            raise ValueError(f"Expect batch >= 1, actually: {batch}")
+        last = None
+        while True:
+            after = "" if last is None else "WHERE id > ? "
+            rows = self._conn().execute(
+                f"SELECT id, {PRODUCT_COLUMNS} FROM products {after}ORDER BY id LIMIT ?",
+                (batch,) if last is None else (last, batch)).fetchall()
+            yield from (_product(r) for r in rows)
+            if len(rows) < batch:
+                return
+            last = rows[-1]["id"]
 
     def brands(self) -> list[str]:
         """Every brand, sorted."""

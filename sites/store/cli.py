@@ -1,7 +1,8 @@
-"""`shop-r1 store ...`: build, import and serve the local store."""
+"""`shop-r1 store ...`: build, import, export and serve the local store."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Annotated
 
@@ -9,8 +10,8 @@ import typer
 
 from .variants import VariantName
 
-app = typer.Typer(help="The local WebShop-style store: build a catalog, import WebShop data, serve it.",
-                  no_args_is_help=True)
+app = typer.Typer(help="The local WebShop-style store: build a catalog, import WebShop data, export its products, "
+                       "serve it.", no_args_is_help=True)
 
 
 @app.command()
@@ -36,6 +37,26 @@ def import_webshop_cmd(
 
     stats = import_webshop(items, out, progress=True)
     typer.echo(f"wrote {out} ({stats})")
+
+
+@app.command("export-products")
+def export_products(
+    catalog: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, help="Catalog database; default: the cached default catalog.")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the JSONL file.")] = Path("products.jsonl"),
+) -> None:
+    """Write every product as one JSON line (the records of GET /api/products), in catalog order: what
+    `shop-r1 simulate --products` draws shopper intents from."""
+    from .catalog import Catalog
+    from .defaults import default_catalog
+    from .export import write_products_jsonl
+
+    try:
+        n = write_products_jsonl(Catalog(catalog or default_catalog()), out)
+    except sqlite3.DatabaseError as exc:
+        raise typer.BadParameter(f"Expect a catalog database, actually: {catalog} ({exc})",
+                                 param_hint="--catalog") from None
+    typer.echo(f"wrote {out} ({n} products)")
 
 
 @app.command()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from happy_path import HappyPath
 
 from envs import ShopEnv
 from envs.simplify import count_interactables, simplify
-from sites.store.walk import HappyPath
 
 ORDER_NO = re.compile(r"\d{8}-[0-9A-F]{10}")
 

@@ -128,6 +128,7 @@ def test_bad_refinements_are_a_clear_422_page(client, param, value):
     "/product/'%20OR%201=1",
     "/product/%3Cscript%3E", "/img/NOPE.svg", "/img/..%2Fapp.py.svg", "/static/../app.py", "/static/%2e%2e/app.py",
     "/order/NOPE", "/order/" + "1" * 200, "/nope", "/search/extra", "/product", "/api/analytics/sessions/x",
+    "/api/products/x",
     "/%ff", "/" + "x" * 5000, "/.env", "/admin",
 ])
 def test_bad_paths_are_4xx(client, path):
@@ -220,13 +221,13 @@ def test_fuzz_seeded_mixed_requests(client):
     pieces = HOSTILE_QUERIES[:-2] + ["M", "Navy", SHIRT, "1", "0", "-1", "99", "100", "abc", "", "%00", "/search?q=x",
                                      "https://evil.example", "1e999", "10.5", "navy-blue", "\u0000", "☃"]
     paths = ["/", "/search", "/product/{x}", "/cart", "/checkout", "/order/{x}", "/img/{x}.svg", "/{x}",
-             "/api/analytics/sessions", "/api/analytics/sessions/{x}"]
+             "/api/analytics/sessions", "/api/analytics/sessions/{x}", "/api/products"]
     posts = {"/cart/add": ["asin", "quantity", "option_size", "option_color", "from"],
              "/buy-now": ["asin", "quantity", "option_size"], "/cart/update": ["line_id", "quantity"],
              "/cart/remove": ["line_id"], "/checkout": ["full_name", "address", "city", "region", "postal_code",
                                                         "country"]}
     keys = ["q", "page", "brand", "department", "sort", "price_min", "price_max", "min_rating", "size", "color",
-            "from", "added", "limit"]
+            "from", "added", "limit", "offset"]
     for i in range(1500):
         if rng.random() < 0.7:
             path = rng.choice(paths).replace("{x}", quote(rng.choice(pieces), safe=""))

@@ -2,6 +2,8 @@
 
 It reads only the element names an env shows (no browser or env import here):
 home → search → sort by price → first result → one option per group → add to cart → checkout → place order.
+Those names are the env's (`envs.simplify` derives them), so the path lives with the tests rather than in the store:
+a site does not know how an env names its elements. `benchmarks/bench_env.py` imports it from here.
 """
 
 from __future__ import annotations
