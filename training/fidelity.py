@@ -62,8 +62,8 @@ def free_text_queries(policy: Any, site: str, path: Path, *, max_steps: int = 3,
     searched = good = 0
     examples = []
     for (pi, head), trace in zip(rows, traces, strict=True):
-        query = next((s.action.get("text") for s in trace.steps
-                      if s.action and s.action.get("type") == "type_and_submit"), None)
+        query = next((action.get("text") for s in trace.steps
+                      if (action := s.action_dict) and action.get("type") == "type_and_submit"), None)
         problems = first_query_checks(query, head) if query is not None else ["no search typed"]
         searched += query is not None
         good += not problems

@@ -140,10 +140,11 @@ def _session_view(trace: Trace, images: _Images, options: ReportOptions) -> _Ses
         if obs is not None and len(obs) > options.max_observation_chars:
             cut = len(obs) - options.max_observation_chars
             obs = obs[: options.max_observation_chars]
+        action = s.action_dict
         steps.append(_Step(
             n=s.step, url=s.url, title=s.title, rationale=s.rationale,
-            action_json=json.dumps(s.action, ensure_ascii=False) if s.action is not None else None,
-            action_type=(s.action or {}).get("type", UNPARSEABLE) if s.action is not None else UNPARSEABLE,
+            action_json=json.dumps(action, ensure_ascii=False) if action is not None else None,
+            action_type=action.get("type", UNPARSEABLE) if action is not None else UNPARSEABLE,
             valid=s.valid, error_kind=s.error_kind, error=s.error, next_url=s.next_url, timing=_timing(s.timing_ms),
             shot=images.get(s.screenshot), observation=obs, observation_cut=cut,
             raw_output=s.raw_output if s.action is None else None,

@@ -177,8 +177,8 @@ def session_stages(trace: Trace, config: FunnelConfig | None = None) -> set[str]
     if any(re.search(cfg.product_url, p) for p in pages):
         reached.add("product")
     carted = any(re.search(cfg.cart_url, p) for p in pages) or any(
-        s.valid and s.action and isinstance(s.action.get("name"), str)
-        and re.search(cfg.add_to_cart_action, s.action["name"])
+        s.valid and (action := s.action_dict) and isinstance(action.get("name"), str)
+        and re.search(cfg.add_to_cart_action, action["name"])
         for s in trace.steps
     )
     if carted:
@@ -193,7 +193,7 @@ def session_searches(trace: Trace, config: FunnelConfig | None = None) -> int:
     cfg = config or FunnelConfig()
     n = 0
     for i, step in enumerate(trace.steps):
-        if not (step.valid and step.action and step.action.get("type") == "type_and_submit"):
+        if not (step.valid and (action := step.action_dict) and action.get("type") == "type_and_submit"):
             continue
         landed = step.next_url or (trace.steps[i + 1].url if i + 1 < len(trace.steps) else None)
         if re.search(cfg.search_url, page_of(landed)):
@@ -237,7 +237,7 @@ def summarize(traces: Iterable[Trace], config: FunnelConfig | None = None) -> Ru
         complete += trace.end is not None
         steps_per.append(len(trace.steps))
         for step in trace.steps:
-            actions[_action_type(step.action)] += 1
+            actions[_action_type(step.action_dict)] += 1
             if not step.valid:
                 invalid += 1
             if step.error_kind:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import click
+from typing import TYPE_CHECKING
+
 import typer.core
 
 from agent.runtime.distributed import LOCAL_RAY
+
+if TYPE_CHECKING:  # typer (0.29) vendors click: its commands get this Context, not click's
+    from typer._click import Context
 
 __all__ = ["RayOptionCommand"]
 
@@ -15,7 +19,7 @@ class RayOptionCommand(typer.core.TyperCommand):
     option) reads as `--ray local`. Typer no longer passes click's `flag_value` through, so the arguments are
     rewritten before parsing."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         rewritten: list[str] = []
         for i, arg in enumerate(args):
             if arg == "--":

@@ -316,7 +316,10 @@ class LocalEngine:
     def _eos_ids(model: Any, tokenizer: Any) -> tuple[int, ...]:
         ids: list[int] = []
         configured = getattr(model.generation_config, "eos_token_id", None)
-        ids += configured if isinstance(configured, list) else [configured]
+        if isinstance(configured, list):
+            ids += configured
+        elif isinstance(configured, int):
+            ids.append(configured)
         ids.append(tokenizer.eos_token_id)
         vocab = tokenizer.get_vocab()
         ids += [vocab[t] for t in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>") if t in vocab]

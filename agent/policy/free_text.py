@@ -137,9 +137,9 @@ def write_request(parts: RequestParts, rng: random.Random) -> str:
         opener = rng.choice(_OPENERS)
         request = f"{opener} {core}".strip()
         if style == "upfront" and after:  # constraints first: "under $50, in navy: looking for a rain jacket"
-            k = rng.randint(1, len(after))
-            text = f"{', '.join(after[:k])}{rng.choice((': ', ' - ', ', ', '. '))}{request}"
-            text = _join([text, *after[k:]], rng)
+            n_first = rng.randint(1, len(after))
+            text = f"{', '.join(after[:n_first])}{rng.choice((': ', ' - ', ', ', '. '))}{request}"
+            text = _join([text, *after[n_first:]], rng)
         else:
             text = _join([request, *after], rng)
         if style == "chatty":

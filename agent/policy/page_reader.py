@@ -371,9 +371,9 @@ class _Reader:
         if not groups:  # fallback: names like refinements.brand.acme
             for el in self.clickables():
                 m = re.match(r"(?:refinements?|filters?)\.([a-z_]+)\.", el.get("name"))
-                if m and _facet_key(m.group(1).replace("_", " ")):
-                    groups.setdefault(_facet_key(m.group(1).replace("_", " ")), []).append(
-                        Choice(el.get("name"), _text(el)))
+                facet = _facet_key(m.group(1).replace("_", " ")) if m else None
+                if facet:
+                    groups.setdefault(facet, []).append(Choice(el.get("name"), _text(el)))
         if price_max_input is None:
             price_max_input = next((e.get("name") for e in self.inputs()
                                     if re.search(r"price.*max|max.*price", e.get("name").lower())), None)
@@ -484,11 +484,11 @@ class _Reader:
         titles: list[str] = []
         for section in self._sections_titled(r"review"):
             for art in section.iter("article"):
-                first = next((p for p in art.iter("p") if _STARS.search(_text(p))), None)
+                # the first paragraph with stars: (its text, the stars' match)
+                first = next(((t, m) for t in map(_text, art.iter("p")) if (m := _STARS.search(t))), None)
                 if first is None:
                     continue
-                t = _text(first)
-                m = _STARS.search(t)
+                t, m = first
                 stars.append(m.group(0).count("★"))
                 titles.append(t[m.end():].strip())
         notices = tuple(

@@ -139,15 +139,15 @@ def read_request(text: str) -> Request:
             measures.append(said)
     t = _MEASURE.sub(" ~ ", t)
     max_price = None
-    m = _BUDGET.search(t)
-    if m:
-        amount = m.group(1) or m.group(2)
+    budget = _BUDGET.search(t)
+    if budget:
+        amount = budget.group(1) or budget.group(2)
         max_price = float(amount.replace(",", "")) if amount else None
         t = _BUDGET.sub(" ", t)
     size = None
-    m = _SIZE.search(t)
-    if m:
-        said = m.group(1) or m.group(2) or m.group(3)
+    size_said = _SIZE.search(t)
+    if size_said:
+        said = size_said.group(1) or size_said.group(2) or size_said.group(3)
         size = said if said[0].isdigit() else said.upper()
     t = _SIZE.sub(" ", t)
     clauses = [c for c in (_GREETING.sub("", c.strip(" '\"*~")).strip() for c in re.split(
@@ -155,11 +155,11 @@ def read_request(text: str) -> Request:
 
     chosen, raw, thing, tail = -1, "", "", ""
     for i, clause in enumerate(clauses):  # the first clause with an intent phrase that names a product
-        m = _INTENT.search(clause)
-        if m and clause[m.end():].strip():
-            thing, tail = _noun_phrase(clause[m.end():])
+        intent = _INTENT.search(clause)
+        if intent and clause[intent.end():].strip():
+            thing, tail = _noun_phrase(clause[intent.end():])
             if thing.split()[-1:] != ["gift"] or " from " in clause:  # "shopping for a gift: a soy candle"
-                chosen, raw = i, clause[m.end():].strip()
+                chosen, raw = i, clause[intent.end():].strip()
                 break
     if chosen < 0:  # no intent phrase: the bare noun phrase with the most words, the first of equals
         bare = [(len(_content(c)), -i, i) for i, c in enumerate(clauses)

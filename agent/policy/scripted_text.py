@@ -206,9 +206,9 @@ def query_variants(want: Want) -> list[tuple[str, str]]:
     if want.thing:
         front: list[str] = []
         for quality in want.qualities[:2]:
-            q = [" ".join(_WORD.findall(w)) for w in quality.split()]
-            if len(front) + len(q) + len(words) <= MAX_QUERY_WORDS:
-                front.extend(w for w in q if w)
+            quality_words = [" ".join(_WORD.findall(w)) for w in quality.split()]
+            if len(front) + len(quality_words) + len(words) <= MAX_QUERY_WORDS:
+                front.extend(w for w in quality_words if w)
         out.append(("full", " ".join([*front, *words])))
         if front:
             out.append(("plain", " ".join(words)))
@@ -229,12 +229,12 @@ def query_variants(want: Want) -> list[tuple[str, str]]:
         if want.brand:
             out.append(("brand", want.brand.lower()))
     seen: set[str] = set()
-    unique = []
-    for kind, q in out:
-        q = " ".join(q.split())
-        if q and q not in seen:
-            seen.add(q)
-            unique.append((kind, q))
+    unique: list[tuple[str, str]] = []
+    for kind, query in out:
+        query = " ".join(query.split())
+        if query and query not in seen:
+            seen.add(query)
+            unique.append((kind, query))
     return unique
 
 

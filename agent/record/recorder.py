@@ -40,7 +40,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, Page, ViewportSize
 from playwright.async_api import Error as PlaywrightError
 
 from agent.runtime.trace import EndRecord, SessionHeader, StepRecord, TraceWriter, now_iso
@@ -150,7 +150,7 @@ class Recorder:
             policy="human", backend="browser", recorder={"ask_rationale": self.ask_rationale},
         ))
         browser = await self._browser.get()
-        size = {"width": self.viewport[0], "height": self.viewport[1]}
+        size: ViewportSize = {"width": self.viewport[0], "height": self.viewport[1]}
         self._context = await browser.new_context(viewport=size if self.headless else None,
                                                   no_viewport=not self.headless)
         await self._context.expose_binding(BINDING, self._on_binding)
@@ -302,7 +302,7 @@ class Recorder:
         doc = payload.get("doc")
         if payload.get("kind") == "draft":  # the "Why?" box as typed so far: the rationale of a final terminate
             why = payload.get("rationale")
-            self._draft = (doc, why) if isinstance(why, str) and why else None
+            self._draft = (doc, why) if isinstance(doc, str) and isinstance(why, str) and why else None
             return
         snap = self._snaps.get(doc) if isinstance(doc, str) else None
         if snap is None:

@@ -419,7 +419,7 @@ def run_sessions_ray(
                     "sessions": len(items), "started_at": now_iso(), **(extra or {}), "ray": ray_info}
         (run_dir / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
         results = _drive(ray, run, [_Task(sid, item, 1) for sid, item in zip(ids, items, strict=True)], progress)
-        retried = {}
+        retried: dict[str, int] = {}  # session id -> the highest attempt that failed
         for failure in run.failed_attempts:
             retried[failure["session_id"]] = max(retried.get(failure["session_id"], 0), failure["attempt"])
         run_info["ray"] = {**ray_info, "retries": sum(retried.values()), "retried_sessions": retried,

@@ -170,7 +170,8 @@ async def replay_async(
         obs, _ = await env.reset(options={"url": start})
         done: str | None = None
         for rec in tr.steps:
-            if rec.action is None:
+            action = rec.action_dict
+            if action is None:
                 result.steps_skipped += 1
                 continue
             where.update(page=page(rec.url), element=None)
@@ -183,7 +184,6 @@ async def replay_async(
             if cfg.compare_titles and rec.title and obs.title != rec.title:
                 return diverge(rec.step, "different_page", rec.title, obs.title,
                                f"expected the page titled {rec.title!r}, actually {obs.title!r}")
-            action: dict[str, Any] = rec.action
             name = action.get("name")
             where["element"] = name if isinstance(name, str) else f"({action.get('type', '?')})"
             if rec.valid and isinstance(name, str) and name not in obs.names:

@@ -146,7 +146,7 @@ async def run_session(
             steps += 1
             writer.write(StepRecord(
                 step=steps, url=obs.url, title=obs.title, observation=obs.html, rationale=resp.step.rationale,
-                action=action.model_dump(), valid=info["valid"], error=info["error"], error_kind=info["error_kind"],
+                action=action, valid=info["valid"], error=info["error"], error_kind=info["error_kind"],
                 timing_ms={"policy": policy_ms, "env": env_ms, **{f"env_{k}": v for k, v in info["timing_ms"].items()}},
                 screenshot=shot, raw_output=resp.raw or None, prompt=resp.prompt, next_url=next_obs.url,
                 recovered=info.get("recovered") or None, usage=resp.usage or None,

@@ -21,14 +21,41 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from envs.actions import ACTION_TYPES, Action
+from envs.observation import ErrorKind as EnvErrorKind
 
 SCHEMA_VERSION = 1
 Outcome = Literal["purchase", "terminate", "truncated", "error"]
 log = logging.getLogger(__name__)
+
+AgentErrorKind = Literal["parse_error"]
+"""The kinds of error the agent records itself. `parse_error`: the policy gave no step, because its output did not
+parse as a shopper step (`agent.policy.schema.ParseErrorKind`), its prompt did not fit the model, or the policy server
+failed; the step's `error` says which ("unparseable policy output: schema: ...", "...: server: ...")."""
+
+ErrorKind = Literal[EnvErrorKind, AgentErrorKind]
+"""Why a step was invalid: one of the env's kinds (`envs.observation.ErrorKind`) or the agent's (`AgentErrorKind`)."""
+
+
+def _known_action_type(action: dict[str, Any]) -> dict[str, Any]:
+    if action.get("type") not in ACTION_TYPES:
+        raise ValueError(f"Expect an action whose type is one of {', '.join(ACTION_TYPES)}, actually: "
+                         f"{action.get('type')!r}")
+    return action
+
+
+OutOfSchemaAction = Annotated[dict[str, Any], AfterValidator(_known_action_type)]
+"""An action of one of the paper's types whose fields the action schema refuses: what a human did that the model
+may not (a text longer than `envs.actions.MAX_TEXT_LEN` typed into the recorder, an OPeRA log's over-long text or
+element name), or what a hand-made trace holds (a click without a name). It is kept as recorded, not dropped."""
+
+TracedAction = Annotated[Action | OutOfSchemaAction, Field(union_mode="left_to_right")]
+"""A recorded action: the paper's action model when it is one, else the dict as recorded (`OutOfSchemaAction`)."""
 
 
 def now_iso() -> str:
@@ -51,7 +78,14 @@ class SessionHeader(BaseModel):
 
 
 class StepRecord(BaseModel):
-    """One decision: what the shopper saw (`observation`, at `url`), thought (`rationale`) and did (`action`)."""
+    """One decision: what the shopper saw (`observation`, at `url`), thought (`rationale`) and did (`action`).
+
+    `action` is the paper's action model (`envs.actions.Action`) whenever the recorded action is one, so an action the
+    env rejected (an unknown name, a click on an input) is a model too; an action of one of the three types that the
+    schema refuses stays the dict it was recorded as (`OutOfSchemaAction`: a human's over-long text); None when the
+    policy gave no step. Either way it is written as the same JSON object, so traces of every version read back alike.
+    `action_dict` is that object. `error_kind` is one of `ErrorKind`; anything else is refused when the record is made.
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -61,15 +95,22 @@ class StepRecord(BaseModel):
     title: str = ""
     observation: str
     rationale: str | None
-    action: dict[str, Any] | None  # None when the model's output could not be parsed
+    action: TracedAction | None
     valid: bool
     error: str | None = None
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None
     timing_ms: dict[str, float] = Field(default_factory=dict)
     screenshot: str | None = None  # path relative to the run directory
     raw_output: str | None = None
     prompt: dict[str, Any] | None = None  # what the prompt builder dropped or cut to fit the budget
     next_url: str | None = None
+
+    @property
+    def action_dict(self) -> dict[str, Any] | None:
+        """The action as its JSON object (`type` first for a model), whether a model or a dict; None when absent."""
+        if self.action is None or isinstance(self.action, dict):
+            return self.action
+        return self.action.model_dump()
 
 
 class EndRecord(BaseModel):

@@ -355,11 +355,12 @@ class Catalog:
         where, params = self._filters(query)
         cond = " AND ".join(where)
         sort = query.sort
+        counts: list[tuple[int, int]]  # (department-and-brand code, matches)
         if expr is not None:
             ids = self._matching_ids(expr, query)
             total = len(ids)
             codes = self._keys().codes
-            counts = Counter([codes[i] for i in ids]).items()
+            counts = list(Counter([codes[i] for i in ids]).items())
             # CROSS JOIN pins the join order: walk the FTS matches, look their keys up by id (never the reverse).
             source = "products_fts CROSS JOIN search_keys k ON k.id = products_fts.rowid"
             match = f"products_fts MATCH ?{' AND ' + cond if cond else ''}"

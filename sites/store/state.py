@@ -298,8 +298,8 @@ class StateStore:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, asin, options, quantity FROM cart_lines WHERE sid = ? ORDER BY id", (sid,)).fetchall()
-            lines = [describe(CartLine(id=r[0], asin=r[1], options=json.loads(r[2]), quantity=r[3])) for r in rows]
-            lines = [line for line in lines if line is not None]
+            described = [describe(CartLine(id=r[0], asin=r[1], options=json.loads(r[2]), quantity=r[3])) for r in rows]
+            lines = [line for line in described if line is not None]
             if not lines:
                 return None
             subtotal = round(sum(line.line_total for line in lines), 2)

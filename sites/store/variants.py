@@ -82,42 +82,45 @@ _A = Variant(name="a", filters="sidebar", results="list", per_page=10, buy_now_l
                          "'Buy Now' under 'Add to Cart', buying the chosen quantity.")
 
 
-def _from_a(name: str, description: str, expected: str, **changes: object) -> Variant:
-    return dataclasses.replace(_A, name=name, description=description, expected=expected, **changes)
-
-
 VARIANTS: dict[str, Variant] = {
     "a": _A,
     "b": Variant(name="b", filters="topbar", results="grid", per_page=20, buy_now_label="Buy now — fast checkout",
                  buy_now_position="above_options",
                  description="Refinements in a bar above the results; 20 results per page as a compact card grid; "
                              "'Buy now — fast checkout' above the options, buying one."),
-    "hidden-search": _from_a(
-        "hidden-search", "a, but the search box is only on the home page; other pages have a 'Search' link to it.",
-        "worse: an extra click before every search after the first, so fewer searches and fewer recoveries from a "
-        "bad query; impatient shoppers give up instead", search_box="home_only",
-        expected_effects=(("searches", -1), ("conversion", -1))),
-    "no-filters": _from_a(
-        "no-filters", "a, but results pages have no refinements (department, brand, price, rating); sorting stays.",
-        "worse: shoppers with a budget or a brand in mind cannot narrow the results, so more pages and searches "
-        "per purchase", filters="none", expected_effects=(("steps", +1), ("conversion", -1))),
-    "unlabeled-buttons": _from_a(
-        "unlabeled-buttons", "a, but 'Add to Cart' and 'Buy Now' are icon buttons with no text and no accessible "
+    "hidden-search": dataclasses.replace(
+        _A, name="hidden-search",
+        description="a, but the search box is only on the home page; other pages have a 'Search' link to it.",
+        expected="worse: an extra click before every search after the first, so fewer searches and fewer recoveries "
+        "from a bad query; impatient shoppers give up instead",
+        search_box="home_only", expected_effects=(("searches", -1), ("conversion", -1))),
+    "no-filters": dataclasses.replace(
+        _A, name="no-filters",
+        description="a, but results pages have no refinements (department, brand, price, rating); sorting stays.",
+        expected="worse: shoppers with a budget or a brand in mind cannot narrow the results, so more pages and "
+        "searches per purchase",
+        filters="none", expected_effects=(("steps", +1), ("conversion", -1))),
+    "unlabeled-buttons": dataclasses.replace(
+        _A, name="unlabeled-buttons",
+        description="a, but 'Add to Cart' and 'Buy Now' are icon buttons with no text and no accessible "
         "name (a common anti-pattern).",
-        "worse: shoppers who cannot tell what an unnamed button does (screen readers, agents, the cautious) cannot "
-        "buy; fewer purchases", labelled_buttons=False, expected_effects=(("conversion", -1),)),
-    "bad-ranking": _from_a(
-        "bad-ranking", "a, but 'Relevance' really orders results by price, highest first.",
-        "worse: the first results are the most expensive matches, so budget shoppers page, re-search and leave "
-        "more; fewer purchases, more steps", relevance_order="price_desc",
-        expected_effects=(("conversion", -1), ("steps", +1), ("searches", +1))),
-    "slow": _from_a(
-        "slow", "a, but every page answers 1.5 s later.",
-        "worse: waiting costs patience; impatient shoppers leave, so fewer purchases", delay_s=1.5,
-        expected_effects=(("conversion", -1), ("seconds", +1))),
-    "price-shock": _from_a(
-        "price-shock", "a, but a 20% service fee appears only at checkout (cart and product pages show no fee).",
-        "worse: a surprise surcharge at the last step makes price-sensitive shoppers abandon; fewer purchases",
+        expected="worse: shoppers who cannot tell what an unnamed button does (screen readers, agents, the cautious) "
+        "cannot buy; fewer purchases",
+        labelled_buttons=False, expected_effects=(("conversion", -1),)),
+    "bad-ranking": dataclasses.replace(
+        _A, name="bad-ranking", description="a, but 'Relevance' really orders results by price, highest first.",
+        expected="worse: the first results are the most expensive matches, so budget shoppers page, re-search and "
+        "leave more; fewer purchases, more steps",
+        relevance_order="price_desc", expected_effects=(("conversion", -1), ("steps", +1), ("searches", +1))),
+    "slow": dataclasses.replace(
+        _A, name="slow", description="a, but every page answers 1.5 s later.",
+        expected="worse: waiting costs patience; impatient shoppers leave, so fewer purchases",
+        delay_s=1.5, expected_effects=(("conversion", -1), ("seconds", +1))),
+    "price-shock": dataclasses.replace(
+        _A, name="price-shock",
+        description="a, but a 20% service fee appears only at checkout (cart and product pages show no fee).",
+        expected="worse: a surprise surcharge at the last step makes price-sensitive shoppers abandon; fewer "
+        "purchases",
         checkout_fee_rate=0.2, expected_effects=(("conversion", -1),)),
 }
 VARIANT_NAMES: tuple[str, ...] = tuple(VARIANTS)

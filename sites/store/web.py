@@ -119,7 +119,8 @@ def ascii_int(raw: str | None) -> int | None:
 
 
 def valid_sid(value: str | None) -> bool:
-    return bool(value) and _SID_RE.fullmatch(value) is not None
+    """Whether `value` has the shape of a session id the server issues (it may still be unknown or expired)."""
+    return value is not None and _SID_RE.fullmatch(value) is not None
 
 
 class SessionMiddleware:

@@ -44,7 +44,7 @@ async def test_record_a_purchase_and_replay_it(store_a, store_b, tmp_path, capsy
         await rec.stop()
 
     trace = read_trace(rec.path)
-    actions = [s.action for s in trace.steps]
+    actions = [s.action_dict for s in trace.steps]
     assert [a["type"] for a in actions] == ["type_and_submit", "click", "click", "click"]
     assert actions[0] == {"type": "type_and_submit", "name": "search.products_input", "text": "shoes"}
     assert actions[1]["name"].startswith("search_results.") and actions[1]["name"].endswith(".title")
@@ -94,7 +94,7 @@ async def test_search_button_and_closing_the_tab(store_a, tmp_path):
         await rec.stop()
 
     trace = read_trace(rec.path)
-    actions = [s.action for s in trace.steps]
+    actions = [s.action_dict for s in trace.steps]
     assert actions[0] == {"type": "type_and_submit", "name": "search.products_input", "text": "lamp"}
     assert actions[1]["type"] == "click" and actions[2] == {"type": "terminate"}
     assert "/product/" in trace.steps[2].url

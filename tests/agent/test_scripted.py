@@ -494,14 +494,14 @@ def test_behaviour_statistics_on_the_store(store, catalog: Path, tmp_path: Path)
     lengths = [len(t.steps) for t in traces]
     assert 6 <= statistics.mean(lengths) <= 15, statistics.mean(lengths)
     steps = [s for t in traces for s in t.steps]
-    types = Counter(s.action["type"] for s in steps)
+    types = Counter(s.action_dict["type"] for s in steps)
     assert 0.10 <= types["type_and_submit"] / len(steps) <= 0.25, types
     assert types["terminate"] == outcomes["terminate"]
     assert sum(not s.valid for s in steps) / len(steps) < 0.02
     for t in traces:  # no session wanders: it ends on the last step with a rationale
         assert all(s.rationale for s in t.steps)
         if t.outcome == "terminate":
-            assert t.steps[-1].action == {"type": "terminate"}
+            assert t.steps[-1].action == Terminate()
     assert len({s.rationale for s in steps}) > 0.6 * len(steps)
     # Same seed, same step: `label` on every recorded state (a trace has no element list) gives the recorded step.
     for t in traces[:30]:
@@ -509,7 +509,7 @@ def test_behaviour_statistics_on_the_store(store, catalog: Path, tmp_path: Path)
         hist: list[HistoryItem] = []
         for s in t.steps:
             step = label(p, intent, hist, Observation(s.url, s.title, s.observation, ()), seed=t.header.seed)
-            assert (step.action.model_dump(), step.rationale) == (s.action, s.rationale)
+            assert (step.action, step.rationale) == (s.action, s.rationale)
             hist.append(HistoryItem(s.url, s.observation, s.action, s.rationale, s.error))
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.runtime.trace import EndRecord, SessionHeader, StepRecord, TraceWriter
+from agent.runtime.trace import EndRecord, ErrorKind, SessionHeader, StepRecord, TraceWriter
 
 ORIGIN = "http://127.0.0.1:8000"
 
 
 def step(n: int, url: str, action: dict[str, Any] | None, *, next_url: str | None = None, valid: bool = True,
-         title: str = "", rationale: str | None = "I look around.", error_kind: str | None = None,
+         title: str = "", rationale: str | None = "I look around.", error_kind: ErrorKind | None = None,
          timing: dict[str, float] | None = None, **extra: Any) -> StepRecord:
     """A step record; `url`/`next_url` given as paths get the test origin."""
     def full(u: str | None) -> str | None:

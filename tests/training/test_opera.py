@@ -30,8 +30,8 @@ def traces(imported: Path) -> dict[str, Trace]:
     return {t.header.model_extra["source_session_id"]: t for t in iter_traces(imported / "opera")}
 
 
-def _actions(trace: Trace) -> list[dict]:
-    return [s.action for s in trace.steps]
+def _actions(trace: Trace) -> list[dict | None]:
+    return [s.action_dict for s in trace.steps]
 
 
 def test_a_purchase_session_is_ordered_and_mapped(traces: dict[str, Trace]) -> None:
