@@ -197,6 +197,13 @@ def results_markdown(experiments: Sequence[Experiment], notes: str = NOTES_PLACE
     lines += _headline(experiments, findings)
     lines += ["## What the numbers say", "", NOTES_START, notes.strip(), NOTES_END, ""]
     lines += _side_by_side(experiments, "Table 2: next-action prediction", main)
+    cross = [k for k in PAPER_MAIN if any(e.summary.get(k, {}).get("cross_layout") for e in experiments)]
+    if cross:
+        lines[-1:-1] = [f"| {labels.get(k, k)}, scored on the RL layout (not the row's score) | – | " + " | ".join(
+            " / ".join(_pm(e.summary.get(k, {}).get("cross_layout", {}).get(m)) for m in METRICS)
+            if e.summary.get(k, {}).get("cross_layout") else "–" for e in experiments) + " |" for k in cross]
+        lines += ["Each model is scored in the prompt layout it was trained with; a model trained on another layout "
+                  "(SFT: previous rationales shown) is also scored on the RL rows' layout, in the extra line.", ""]
     lines += _side_by_side(experiments, "Table 4: ablations", ablation)
     lines += _side_by_side(experiments, "Table 5: context", [("shop_r1", "whole session"),
                                                               ("context_latest", "latest step only")], paper=False)

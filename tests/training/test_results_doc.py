@@ -28,6 +28,9 @@ def _experiment(path: Path, preset: ExperimentPreset, exact: dict[str, float], c
     summary = {row: {"label": row.replace("_", " "), "seeds": seeds, "exact_accuracy": _stat(v, 0.01, len(seeds)),
                      "type_accuracy": _stat(0.5, 0.0, len(seeds)), "type_macro_f1": _stat(0.4, 0.0, len(seeds))}
                for row, v in exact.items()}
+    if "sft" in summary:  # SFT trained on its own layout: also scored on the RL layout
+        summary["sft"]["cross_layout"] = {m: _stat(0.3, 0.0, len(seeds)) for m in
+                                          ("exact_accuracy", "type_accuracy", "type_macro_f1")}
     rows = [{"row": row, "seed": s, "eval_seconds": 1800.0} for row in exact for s in seeds]
     data = {"train": {"sessions": 120, "rl_rows": 949}, "test": {"sessions": 30, "rl_rows": 237},
             "rl_prompt_mean_current_shown": {"train": 0.81, "test": 0.78}}
@@ -74,6 +77,9 @@ def test_results_doc_sets_experiments_side_by_side_with_the_paper_and_keeps_the_
     shop = next(x for x in text.splitlines() if x.startswith("| shop r1 |"))
     assert "| 27.7 / 36.4 / 31.3 | 25.0 ± 1.0 / 50.0 ± 0.0 / 40.0 ± 0.0 | 14.0 / 50.0 / 40.0 |" in shop
     assert "| 1.2 | 10.0 ± 1.0 / 50.0 ± 0.0 / 40.0 ± 0.0 | not run |" in text  # only tiny-cpu swept τ
+    # SFT's score on the RL layout: an extra line under Table 2, not the row's score
+    assert "| sft, scored on the RL layout (not the row's score) | – | 30.0 ± 0.0 / 30.0 ± 0.0 / 30.0 ± 0.0 | " \
+           "30.0 / 30.0 / 30.0 |" in text
     assert "shop-r1 experiment paper-tables --preset tiny-cpu --out EXP_DIR" in text
     assert "RL prompts show 81% (train) / 78% (test)" in text
     assert "Compute: 7.5 h" in text  # 5 rows x 3 seeds x 30 min of evaluation, no model logs here
