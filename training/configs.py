@@ -39,11 +39,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from trl import GRPOConfig, SFTConfig
 
 from agent.wiring import VARIANT_NAMES
 from training.lora import LoRAFields
 from training.rewards import RewardConfig
+
+from .presets import preset_names, resolve_config
 
 logger = logging.getLogger(__name__)
 
@@ -363,8 +366,6 @@ def config_class(kind: str) -> type[ShopR1SFTConfig] | type[ShopR1GRPOConfig]:
 
 
 def _parse_scalar(text: str) -> Any:
-    import yaml
-
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -467,10 +468,6 @@ def load_config(path: str | Path, kind: str, overrides: Mapping[str, Any] | Sequ
     the working directory (like every other CLI path). `path` may also name a packaged config (`tiny-cpu`,
     `paper-3b`: `training.presets`). Raises `ConfigError` (a `ValueError`) with the reason.
     """
-    import yaml
-
-    from .presets import preset_names, resolve_config
-
     cls = config_class(kind)
     stage = "rl" if kind == "grpo" else kind
     path = resolve_config(path)

@@ -52,6 +52,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import ValidationError
 
 from agent.policy.persona import Intent, Persona, PersonaIntent
@@ -66,6 +67,7 @@ from agent.policy.prompt import (
 from agent.policy.schema import MAX_RATIONALE_LEN, ShopperStep, format_action, format_step
 from agent.runtime.trace import Trace, read_trace
 from envs.actions import ActionError, Click, Terminate, TypeAndSubmit, parse_action
+from training.presets import resolve_config
 
 __all__ = [
     "SPLITS",
@@ -334,10 +336,7 @@ def budget_for_config(path: str | Path) -> ConfigBudget:
     >>> budget_for_config("paper-3b").max_context_tokens
     32704
     """
-    import yaml
-
     from training.online import PROMPT_OVERHEAD_TOKENS
-    from training.presets import resolve_config
 
     resolved = resolve_config(path)
     if not resolved.is_file():

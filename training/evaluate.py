@@ -30,17 +30,30 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from agent.analysis.summary import STAGES, FunnelConfig, RunSummary, session_searches, summarize
-from agent.policy.persona import Intent, Persona, PersonaIntent
-from agent.policy.schema import format_step
-from agent.runtime.trace import Trace
-from training.metrics import Metrics, MetricsConfig, evaluate_predictions, format_metrics_table, prediction_action
-from training.rewards import PAPER_ROUGE_THRESHOLD
+from tqdm import tqdm
 
-from .data import DataError, State, load_meta, load_split, split_states, split_traces
+from agent.analysis.summary import STAGES, FunnelConfig, RunSummary, session_searches, session_stages, summarize
+from agent.policy import make_policy
+from agent.policy.base import Policy, PolicyRequest
+from agent.policy.persona import Intent, Persona, PersonaIntent
+from agent.policy.prompt import HistoryItem, PromptConfig
+from agent.policy.schema import format_step
+from agent.runtime.session import RunConfig, run_sessions
+from agent.runtime.trace import Trace, load_run
+from envs.observation import Observation
+from training.metrics import (
+    Metrics,
+    MetricsConfig,
+    evaluate_predictions,
+    format_metrics_table,
+    is_exact,
+    prediction_action,
+)
+from training.rewards import PAPER_ROUGE_THRESHOLD, parse_gold
+
+from .data import DataError, State, load_meta, load_split, persona_intent_of, split_states, split_traces
 
 if TYPE_CHECKING:
-    from agent.policy.base import Policy
     from agent.policy.engines import LocalEngine
 
 __all__ = [
@@ -142,8 +155,6 @@ def _generate(engine: LocalEngine, prompts: Sequence[Sequence[Mapping[str, str]]
     ready.sort(key=lambda k: len(encoded[k]))
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(ready), desc="generate", unit="row")
     for start in range(0, len(ready), config.batch_size):
         chunk = ready[start:start + config.batch_size]
@@ -166,10 +177,6 @@ _FALLBACK_PI = PersonaIntent(persona=Persona(persona_id="unknown", name="Shopper
 
 
 def _policy_requests(states: Sequence[State], config: EvalConfig) -> list[Any]:
-    from agent.policy.base import PolicyRequest
-    from agent.policy.prompt import HistoryItem
-    from envs.observation import Observation
-
     requests = []
     for state in states:
         pi = state.persona_intent or _FALLBACK_PI
@@ -202,7 +209,6 @@ def _act(policy: Policy, states: Sequence[State], config: EvalConfig) -> list[_P
 
 def _resolve(model: Any, config: EvalConfig) -> tuple[str, Any]:
     """('engine', LocalEngine) for a model directory or engine; ('policy', Policy) for a policy or its name."""
-    from agent.policy.base import Policy
     from agent.policy.engines import LocalEngine
 
     if isinstance(model, LocalEngine):
@@ -214,8 +220,6 @@ def _resolve(model: Any, config: EvalConfig) -> tuple[str, Any]:
             raise DataError(f"Expect a model directory (with config.json or adapter_config.json), actually: {model}")
         return "engine", LocalEngine.from_pretrained(model, device=config.device)
     if isinstance(model, str):
-        from agent.policy import make_policy
-
         if model in ("openai", "local"):
             raise DataError(f"Expect a model directory or a policy instance for {model!r}, actually: its name")
         try:
@@ -311,9 +315,6 @@ def _row_label(label: str, context: str) -> str:
 
 def _write_predictions(path: str | Path, rows: Any, indices: Sequence[int], predictions: Sequence[_Prediction],
                        config: EvalConfig) -> None:
-    from training.metrics import is_exact
-    from training.rewards import parse_gold
-
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
@@ -417,8 +418,6 @@ def furthest_stages(traces: Sequence[Trace], funnel: FunnelConfig | None = None)
     >>> furthest_stages([])
     {'none': 0, 'search': 0, 'product': 0, 'add_to_cart': 0, 'purchase': 0}
     """
-    from agent.analysis.summary import session_stages
-
     counts = dict.fromkeys(("none", *STAGES), 0)
     for trace in traces:
         reached = session_stages(trace, funnel)
@@ -486,8 +485,6 @@ def reference_traces(reference: str | Path, split: str) -> list[Trace]:
         load_meta(path)
         return [trace for _, trace in split_traces(path, split)]
     if (path / "sessions").is_dir():
-        from agent.runtime.trace import load_run
-
         traces, _ = load_run(path)
         return traces
     raise DataError(f"Expect a data directory (meta.json) or a run directory (sessions/), actually: {path}")
@@ -520,11 +517,7 @@ def session_realism(
     (default: a temporary directory, removed after). `seed` defaults to 1, not `simulate`'s 0, so a scripted
     reference run is not replayed draw for draw.
     """
-    from agent.runtime.session import RunConfig, run_sessions
-
     ref_traces = reference_traces(reference, split)
-    from .data import persona_intent_of
-
     items = [pi for t in ref_traces if (pi := persona_intent_of(t.header.persona, t.header.intent)) is not None]
     if not items:
         raise DataError(f"Expect reference sessions with personas and intents, actually: none in {reference}")
@@ -548,8 +541,6 @@ def session_realism(
     started = time.perf_counter()
     try:
         asyncio.run(go())
-        from agent.runtime.trace import load_run
-
         simulated, _ = load_run(run_dir)
         comparison = compare_runs(ref_traces, simulated, funnel)
     finally:
@@ -569,17 +560,12 @@ def session_realism(
 
 
 def _is_policy(policy: Any) -> bool:
-    from agent.policy.base import Policy
-
     return isinstance(policy, Policy)
 
 
 def _make_realism_policy(policy: Any, reference: str | Path, temperature: float, device: str) -> Any:
-    from agent.policy import make_policy
-
     if isinstance(policy, str | Path) and Path(policy).is_dir():
         from agent.policy.local import LocalPolicy, LocalPolicyConfig
-        from agent.policy.prompt import PromptConfig
 
         prompt = PromptConfig()
         if (Path(reference) / "meta.json").is_file():

@@ -2,7 +2,7 @@
 
 The runner. One call reproduces the *layout* of Shop-R1's Tables 2-5 (arXiv 2507.17842), the temperature sweep and a
 session realism table on the local store, with a model small enough for a CPU (the rows: `training.experiment_rows`;
-the tables: `training.experiment_tables`; the command: `training.experiment_cli`):
+the tables: `training.experiment_tables`; the command: `training.cli.experiment`):
 
 1. **Reference sessions.** The scripted shopper shops the embedded store (http backend) twice: a training run and a
    held-out test run whose shoppers come from another persona seed and whose intents come from catalog products that no
@@ -45,7 +45,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.policy import make_policy
 from agent.policy.base_models import BASES, ensure_base
+from agent.policy.prompt import load_prompt_config
+from agent.runtime.session import RunConfig, run_sessions
+from agent.wiring import embedded_store, sample_from_catalog
+from training.data import DataConfig, build_datasets, load_meta
+from training.evaluate import evaluate_model, session_realism
+from training.modeling import init_model
 
 from .comparisons import compare_rows
 from .experiment_presets import PAGE_SHOWN_TARGET, PRESETS, ExperimentPreset
@@ -90,8 +97,6 @@ def _mark_done(path: Path, info: Mapping[str, Any]) -> None:
 
 def _shoppers(catalog: Path, preset: ExperimentPreset) -> tuple[list[Any], list[Any]]:
     """(train, test) persona/intent pairs; test intents come from products no training intent came from."""
-    from agent.wiring import sample_from_catalog
-
     train = sample_from_catalog(catalog, preset.train_sessions, seed=preset.train_persona_seed)
     used = {pi.intent.target_asin for pi in train}
     pool = sample_from_catalog(catalog, preset.test_sessions * 4, seed=preset.test_persona_seed)
@@ -106,9 +111,6 @@ def _shoppers(catalog: Path, preset: ExperimentPreset) -> tuple[list[Any], list[
 
 def _simulate(run_dir: Path, items: Sequence[Any], url: str, preset: ExperimentPreset, seed: int, *,
               resume: bool) -> dict[str, Any]:
-    from agent.policy import make_policy
-    from agent.runtime.session import RunConfig, run_sessions
-
     if resume and (info := _done(run_dir)):
         return info
     if run_dir.exists():
@@ -156,9 +158,6 @@ def check_page_shown(meta: Mapping[str, Any], floor: float, name: str = "data") 
 
 def _prepare_data(exp: Path, url: str, catalog: Path, preset: ExperimentPreset, *, resume: bool) -> dict[str, Any]:
     """Steps 1-3 (the seed-0 init's tokenizer counts the data's tokens): sessions, both data dirs, the counts."""
-    from training.data import DataConfig, build_datasets
-    from training.modeling import init_model
-
     data_marker = exp / "data"
     if resume and (info := _done(data_marker)):
         built = (info.get("persona", True), info.get("max_context_tokens", preset.max_context_tokens))
@@ -275,8 +274,6 @@ def _train(ctx: RunContext, name: str, seed: int) -> dict[str, Any]:
         model_dir = ensure_base(ctx.preset.model_preset)  # pretrained: the converted base, shared by every seed
         out.mkdir(parents=True, exist_ok=True)
     elif spec.stage == "init":
-        from training.modeling import init_model
-
         init_model(ctx.preset.model_preset, ctx.train_data, out, seed=seed)
     else:
         from training.configs import load_config
@@ -321,9 +318,6 @@ def layout_test_data(model_dir: str | Path, test_data: Path, traces: Path, out_r
     SFT trains on the SFT layout (previous rationales shown) while the RL test prompts show none (the paper's RL
     context): scoring an SFT model there judges it on prompts it never saw (Shop-R1's SFT model was evaluated in its
     own format)."""
-    from agent.policy.prompt import load_prompt_config
-    from training.data import DataConfig, build_datasets, load_meta
-
     prompt = load_prompt_config(model_dir)
     config = load_meta(test_data)["config"]
     if prompt is None:
@@ -350,8 +344,6 @@ def _compact_realism(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _run_row(ctx: RunContext, row: RowSpec, seed: int) -> dict[str, Any]:
-    from training.evaluate import evaluate_model, session_realism
-
     p = ctx.preset
     model = _train(ctx, row.model, seed)
     temperature = p.eval_temperature if row.temperature is None else row.temperature
@@ -434,8 +426,6 @@ def run_experiment(
     `--rows` in several calls), skipping the missing ones. `persona` and `device` replace the preset's. Returns the
     results dict.
     """
-    from agent.wiring import embedded_store
-
     spec = PRESETS[preset] if isinstance(preset, str) else preset
     if seeds is not None:
         spec = dataclasses.replace(spec, seeds=tuple(seeds))
@@ -479,8 +469,6 @@ def train_model(preset: ExperimentPreset, out_dir: str | Path, name: str, *, see
                 resume: bool = False, catalog: str | Path | None = None) -> dict[str, Any]:
     """Train model `name` of `MODELS` (and its ancestors) on the preset's data, evaluating nothing; returns
     `{"data": ..., "model": {"dir", "steps", "seconds", ...}}`. With `resume`, finished data and models are reused."""
-    from agent.wiring import embedded_store
-
     exp = Path(out_dir)
     exp.mkdir(parents=True, exist_ok=True)
     with embedded_store("a", catalog) as (url, catalog_path):

@@ -1,4 +1,4 @@
-"""`shop-r1 experiment fidelity`: how realistic each shopper is, side by side, on held-out shoppers.
+"""How realistic each shopper is, side by side, on held-out shoppers.
 
 For the scripted reference shopper and each model directory given (the shipped default shopper, the old tiny
 checkpoint, a new training run), all measured in one run on the same embedded store:
@@ -14,7 +14,8 @@ checkpoint, a new training run), all measured in one run on the same embedded st
   (`tests/agent/data/free_text_intents.jsonl`): the share of requests searched for, and the share whose first query
   keeps the head noun and drops the filler (`agent.analysis.query_checks.first_query_checks`).
 
-Writes `OUT.json` and `OUT.md` (the README's fidelity table).
+`shop-r1 experiment fidelity` (`training.cli.experiment`) writes `OUT.json` and `OUT.md` (the README's fidelity
+table).
 """
 
 from __future__ import annotations
@@ -25,20 +26,25 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from training.experiment_cli import experiment_app
+from agent.analysis.query_checks import first_query_checks
+from agent.policy import make_policy
+from agent.policy.persona import Intent, Persona, PersonaIntent
+from agent.runtime.session import RunConfig, run_sessions
+from agent.runtime.trace import iter_traces
+from agent.runtime.validity import measure_step_validity
+from agent.wiring import embedded_store
+from training.data import persona_intent_of
+from training.evaluate import evaluate_model, reference_traces, session_realism
+from training.experiments import layout_test_data
 
 log = logging.getLogger(__name__)
 
-__all__ = ["format_fidelity", "free_text_queries", "measure_fidelity", "parse_models"]
+__all__ = ["format_fidelity", "free_text_queries", "measure_fidelity"]
 
 
 def _persona_intents(path: Path) -> list[tuple[Any, str]]:
-    from agent.policy.persona import Intent, Persona, PersonaIntent
-
     out = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         if line.strip():
@@ -50,10 +56,6 @@ def _persona_intents(path: Path) -> list[tuple[Any, str]]:
 
 def free_text_queries(policy: Any, site: str, path: Path, *, max_steps: int = 3, seed: int = 0) -> dict[str, Any]:
     """Run each request of `path` for up to `max_steps` steps; check the first query typed."""
-    from agent.analysis.query_checks import first_query_checks
-    from agent.runtime.session import RunConfig, run_sessions
-    from agent.runtime.trace import iter_traces
-
     rows = _persona_intents(path)
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(site=site, backend="http", concurrency=8, seed=seed, max_steps=max_steps)
@@ -76,8 +78,6 @@ def free_text_queries(policy: Any, site: str, path: Path, *, max_steps: int = 3,
 def _model_test_data(model_dir: Path, exp: Path, work: Path) -> Path:
     """The held-out test data in the prompt layout `model_dir` was trained with (the experiment's own data when it
     matches): `training.experiments.layout_test_data`."""
-    from training.experiments import layout_test_data
-
     return layout_test_data(model_dir, exp / "data" / "test", exp / "traces" / "test", work / model_dir.name,
                             tokenizer_dir=model_dir)
 
@@ -86,12 +86,6 @@ def measure_fidelity(exp: Path, models: dict[str, Path], *, sessions: int = 20, 
                      eval_limit: int | None = 64, free_text: Path | None = None, catalog: Path | None = None,
                      work: Path | None = None, max_steps: int = 30) -> dict[str, Any]:
     """Every measurement of the module docstring for the scripted shopper and each of `models` (label -> dir)."""
-    from agent.policy import make_policy
-    from agent.runtime.validity import measure_step_validity
-    from agent.wiring import embedded_store
-    from training.data import persona_intent_of
-    from training.evaluate import evaluate_model, reference_traces, session_realism
-
     test_data = exp / "data" / "test"
     shoppers = [pi for t in reference_traces(test_data, "test")
                 if (pi := persona_intent_of(t.header.persona, t.header.intent)) is not None]
@@ -158,38 +152,3 @@ def format_fidelity(result: dict[str, Any]) -> str:
                      f"{_pct(ref['terminate_rate']['reference'])} | {_pct(ref['search_rate']['reference'])} | "
                      f"{next(iter(result['shoppers'].values()))['sessions']['reference_mean_length']:.1f} | – |")
     return "\n".join(lines) + "\n"
-
-
-def parse_models(items: list[str]) -> dict[str, Path]:
-    """`LABEL=DIR` options as {label: dir}; a `typer.Exit(2)` with one line for a malformed one or a missing dir."""
-    models = {}
-    for item in items:
-        label, sep, path = item.partition("=")
-        if not sep or not label or not Path(path).is_dir():
-            typer.secho(f"error: --model/--compare: expected LABEL=DIR with an existing DIR, got {item!r}", fg="red",
-                        err=True)
-            raise typer.Exit(2)
-        models[label] = Path(path)
-    return models
-
-
-@experiment_app.command("fidelity")
-def fidelity_command(
-    exp: Annotated[Path, typer.Option(help="An experiment directory (its data/test split and traces/test).")],
-    out: Annotated[Path, typer.Option(help="Writes OUT.json and OUT.md.")],
-    model: Annotated[list[str], typer.Option(help="LABEL=DIR, repeatable: the model directories to compare.")],
-    sessions: Annotated[int, typer.Option(min=1, help="Live sessions per shopper.")] = 20,
-    validity_steps: Annotated[int, typer.Option(min=1, help="Seeded store steps for validity.")] = 50,
-    eval_limit: Annotated[int, typer.Option(min=1, help="Test steps scored for next action.")] = 64,
-    free_text: Annotated[Path | None, typer.Option(help="JSONL of free-text requests with head nouns.")] = None,
-    max_steps: Annotated[int, typer.Option(min=1, help="Step cap of each live session.")] = 30,
-) -> None:
-    """Measure the scripted shopper and each model side by side on held-out shoppers (the README's fidelity table)."""
-    models = parse_models(model)
-    result = measure_fidelity(exp, models, sessions=sessions, validity_steps=validity_steps, eval_limit=eval_limit,
-                              free_text=free_text, max_steps=max_steps)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    table = format_fidelity(result)
-    out.with_suffix(".md").write_text(table, encoding="utf-8")
-    typer.echo(table)

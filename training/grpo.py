@@ -29,6 +29,7 @@ scored against `gold_action`. Online training (`online=True`) is `training.onlin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -306,8 +307,6 @@ def train_rl(config: ShopR1GRPOConfig, *, callbacks: Sequence[Any] = (), rollout
     `callbacks` are extra `TrainerCallback`s; `rollout_func` (offline only) and `extra_rewards` are passed to
     `build_grpo_trainer`.
     """
-    import contextlib
-
     output_dir = Path(require(config.output_dir, "output_dir", "where to save the model"))
     interrupt = InterruptCallback()
     progress = ProgressCallback(output_dir, keys=GRPO_LOG_KEYS)

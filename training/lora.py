@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.policy.base_models import base_name_of, write_base_name
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["ADAPTER_CONFIG", "LoRAFields", "is_adapter", "peft_config", "trainable_model",
@@ -89,8 +91,6 @@ def trainable_model(model_dir: str | Path, config: LoRAFields) -> tuple[Any, Any
 
 def record_base(output_dir: str | Path, parent_dir: str | Path) -> None:
     """After saving an adapter: write the base's registry name beside it, so it loads without the training paths."""
-    from agent.policy.base_models import base_name_of, write_base_name
-
     if not is_adapter(output_dir):
         return
     name = base_name_of(parent_dir)

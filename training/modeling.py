@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.policy.base_models import CHATML_TEMPLATE
+from agent.policy.prompt import system_prompt
+
+from .data import load_split
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +137,6 @@ def corpus_texts(corpus_dir: str | Path, splits: Sequence[str] = ("train",)) -> 
 
     Pages and prompts repeat across sessions and steps; each distinct text is yielded once.
     """
-    from .data import load_split
-
     seen: set[int] = set()
     for kind, columns in (("sft", ("messages", "prompt", "completion")), ("rl", ("prompt",))):
         for split in splits:
@@ -191,8 +192,6 @@ def init_model(
     """
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM
-
-    from agent.policy.prompt import system_prompt
 
     spec = _resolve_preset(preset)
     if vocab_size is not None:

@@ -52,15 +52,17 @@ from typing import Any
 
 import torch
 
-from agent.policy.engines import combine_seeds
+from agent.policy.engines import combine_seeds, encode_plain
 from agent.policy.persona import Intent, Persona, PersonaIntent
 from agent.policy.prompt import HistoryItem, PromptConfig, build_messages, render_persona_intent, system_prompt
 from agent.policy.schema import ParseError, ShopperStep, format_action, parse_step
 from agent.policy.scripted import label
+from agent.wiring import embedded_store, sample_from_catalog
 from envs.actions import Terminate
 from envs.env import EnvConfig, ShopEnv
 from envs.observation import Observation
 from training.configs import ShopR1GRPOConfig
+from training.run_setup import load_data_split
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +128,6 @@ def online_dataset(config: ShopR1GRPOConfig, catalog: str | Path | None) -> Any:
     items: list[PersonaIntent] = []
     ids: list[str] = []
     if config.data_dir and (Path(config.data_dir) / "rl").is_dir():
-        from training.run_setup import load_data_split
-
         data = load_data_split(config.data_dir, "rl", "train")
         if {"persona", "intent"} <= set(data.column_names):
             seen: set[tuple[str, str]] = set()
@@ -143,8 +143,6 @@ def online_dataset(config: ShopR1GRPOConfig, catalog: str | Path | None) -> Any:
         if catalog is None:
             raise ValueError("Expect personas for online episodes: DATA_DIR/rl with persona/intent columns, or a "
                              "catalog (online_catalog, or the embedded store's), actually: neither")
-        from agent.wiring import sample_from_catalog
-
         items = sample_from_catalog(catalog, config.online_episodes, seed=config.seed)
         ids = [f"e{i:05d}" for i in range(len(items))]
     if config.max_train_samples is not None:
@@ -159,8 +157,6 @@ def online_setup(config: ShopR1GRPOConfig) -> Iterator[tuple[Any, OnlineRollout]
     with contextlib.ExitStack() as stack:
         site, catalog = config.online_site, config.online_catalog
         if site is None:
-            from agent.wiring import embedded_store
-
             site, catalog_path = stack.enter_context(embedded_store(config.online_variant, catalog))
             catalog = catalog or catalog_path
         dataset = online_dataset(config, catalog)
@@ -267,8 +263,6 @@ class OnlineRollout:
         return env, obs, ended
 
     def _messages(self, branch: Branch, tokenizer: Any) -> list[dict[str, str]]:
-        from agent.policy.engines import encode_plain
-
         assert branch.observation is not None
         result = build_messages(branch.persona_intent, branch.history, branch.observation.url,
                                 branch.observation.html, self.prompt_config,
@@ -424,4 +418,3 @@ class OnlineRollout:
             end = next((k for k, t in enumerate(ids) if t in eos), None)
             out.append(ids[: end + 1] if end is not None else ids)
         return out
-

@@ -31,6 +31,7 @@ Mapping (PAPER.md, "Neighbours"):
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -318,8 +319,6 @@ def _ordered(rows: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
 def _safe_id(session_id: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", session_id).strip("._") or "session"
     if safe != session_id:
-        import hashlib
-
         safe = f"{safe[:80]}-{hashlib.blake2b(session_id.encode(), digest_size=4).hexdigest()}"
     return safe
 

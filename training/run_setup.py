@@ -7,6 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from agent.policy.prompt import PromptConfig, save_prompt_config
+from training.data import load_split
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["load_data_split", "load_processing_class", "require", "save_inference_prompt", "save_run_config"]
@@ -22,8 +25,6 @@ def require(value: Any, name: str, what: str) -> Any:
 def load_data_split(data_dir: str | Path, kind: str, split: str) -> Any:
     """One split of `DATA_DIR/<kind>` (`kind` 'sft' or 'rl'): `training.data.load_split` (a `DataError`, which is a
     `ValueError`, when the directory was not written by `training.data.build_datasets`)."""
-    from training.data import load_split
-
     return load_split(data_dir, kind, split)
 
 
@@ -59,8 +60,6 @@ def save_inference_prompt(output_dir: str | Path, data_dir: str | Path | None, *
     page budget (`meta.json`), previous rationales shown or not, whole session or latest page, the persona block or not.
     `LocalPolicy` reads it, so `simulate --policy local` prompts the model the way training did. Without a data dir,
     `fallback_budget` (or nothing is written)."""
-    from agent.policy.prompt import PromptConfig, save_prompt_config
-
     budget, system, rationales, persona = fallback_budget, PromptConfig.system, bool(include_rationales), True
     if data_dir and (Path(data_dir) / "meta.json").is_file():
         meta = json.loads((Path(data_dir) / "meta.json").read_text(encoding="utf-8"))

@@ -51,6 +51,8 @@ from typing import Any
 
 import torch
 
+from agent.policy.schema import ShopperStep, parse_step
+
 __all__ = [
     "policy_self_certainty",
     "rationale_span",
@@ -253,8 +255,6 @@ def rationale_token_mask(completion_text: str | None, completion_ids: Sequence[i
     `completion_text` is the completion as the reward saw it (TRL decodes with `skip_special_tokens=True`); when it
     parses (`agent.policy.schema.parse_step`), its rationale picks the object. Pass None to take the first rationale.
     """
-    from agent.policy.schema import ShopperStep, parse_step
-
     ids = completion_ids.tolist() if isinstance(completion_ids, torch.Tensor) else [int(i) for i in completion_ids]
     mask = torch.zeros(len(ids), dtype=torch.bool)
     if not ids:

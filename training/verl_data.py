@@ -15,8 +15,7 @@ ablation); `ground_truth` is the row's `gold_action` unchanged, so `compute_scor
 `training.rewards.ShopR1Reward` scores in our TRL trainer. `extra_info` carries `split`, `index` (the row's position
 in its split), `session_id`, `step`, `url`, `gold_type`, `gold_rationale`, `site`, `persona`, `intent` and `context`.
 
-`to_verl_command` is the CLI (`shop-r1 data to-verl DATA_DIR --out DIR`), a typer-compatible function to register
-with `data_app.command("to-verl")(to_verl_command)`, or `register_verl(data_app)`.
+The command is `shop-r1 data to-verl DATA_DIR --out DIR` (`training.cli.data`).
 """
 
 from __future__ import annotations
@@ -25,15 +24,12 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import typer
-
-from agent.cli.usage import usage_error
 from training.data import SPLITS, DataError, load_meta, load_split
 from training.verl_reward import DATA_SOURCE
 
-__all__ = ["ABILITY", "VERL_COLUMNS", "convert_to_verl", "register_verl", "to_verl_command", "verl_features"]
+__all__ = ["ABILITY", "VERL_COLUMNS", "convert_to_verl", "verl_features"]
 
 log = logging.getLogger(__name__)
 
@@ -114,27 +110,3 @@ def convert_to_verl(
             "ability": ABILITY, "columns": list(VERL_COLUMNS), "splits": files}
     (out / "verl_meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return meta
-
-
-def to_verl_command(
-    data_dir: Annotated[Path, typer.Argument(help="A data directory written by `shop-r1 data build`.")],
-    out: Annotated[Path, typer.Option(help="Directory for <split>.parquet in verl's format.")],
-    splits: Annotated[str, typer.Option(help="Comma-separated splits to write.")] = ",".join(SPLITS),
-    context: Annotated[Literal["all", "latest"], typer.Option(
-        help="all: every earlier page (the paper); latest: the current page only (Table 5 ablation).")] = "all",
-) -> None:
-    """Write the RL dataset as verl parquet files (data_source, prompt, ability, reward_model, extra_info)."""
-    try:
-        meta = convert_to_verl(data_dir, out, [s.strip() for s in splits.split(",") if s.strip()],
-                               context)  # type: ignore[arg-type]
-    except DataError as exc:
-        raise usage_error(str(exc)) from None
-    for split, info in meta["splits"].items():
-        typer.echo(f"{split}: {info['rows']} rows -> {out / info['file']}")
-    typer.echo(f"reward: custom_reward_function.path={Path(__file__).with_name('verl_reward.py')} "
-               "custom_reward_function.name=compute_score")
-
-
-def register_verl(data_app: typer.Typer) -> None:
-    """Add `to-verl` to the `shop-r1 data` command group."""
-    data_app.command("to-verl")(to_verl_command)

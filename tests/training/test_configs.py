@@ -202,7 +202,7 @@ class TestCli:
         import typer
         from typer.testing import CliRunner
 
-        from training.train_cli import register_train
+        from training.cli.train import register_train
 
         app = typer.Typer()
         register_train(app)

@@ -247,7 +247,7 @@ def test_parse_split_rejects(text: str) -> None:
 
 def test_cli_data_build(run_dir: Path, tmp_path: Path) -> None:
     from agent.cli.root import app
-    from training.cli import data_build
+    from training.cli.data import data_build
 
     assert inspect.signature(data_build).parameters["max_context_tokens"].default is None  # DataConfig's 3584
     runner = CliRunner()

@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 
 import training.verl_reward
 from agent.policy.schema import ShopperStep, format_step
+from training.cli.data import to_verl_command
 from training.data import SPLITS, DataError, load_split
 from training.rewards import RewardConfig, ShopR1Reward, parse_gold
-from training.verl_data import VERL_COLUMNS, convert_to_verl, register_verl, to_verl_command
+from training.verl_data import VERL_COLUMNS, convert_to_verl
 from training.verl_reward import SCORE_KEYS, compute_score, reward_config
 
 
@@ -245,11 +246,10 @@ def test_not_a_data_dir(tmp_path: Path) -> None:
 
 def test_cli(data_dir: Path, tmp_path: Path) -> None:
     app = typer.Typer()
-    register_verl(app)
+    app.command("to-verl")(to_verl_command)
     app.command("noop")(lambda: None)  # a group of two, like `shop-r1 data`
     result = CliRunner().invoke(app, ["to-verl", str(data_dir), "--out", str(tmp_path / "v"), "--splits", "train"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "v" / "train.parquet").is_file() and "custom_reward_function.path=" in result.output
     result = CliRunner().invoke(app, ["to-verl", str(tmp_path), "--out", str(tmp_path / "w")])
     assert result.exit_code == 2 and "meta.json" in result.output
-    assert callable(to_verl_command)

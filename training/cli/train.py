@@ -1,13 +1,14 @@
-"""`shop-r1 train sft|rl`: the training commands, registered on the main CLI with `register_train(app)`.
+"""`shop-r1 train sft|rl`: the trainers' commands, registered on the main CLI with `register_train(app)`.
 
     shop-r1 train sft --config configs/tiny-cpu.yaml [--set key=value ...]
     shop-r1 train rl  --config configs/tiny-cpu.yaml [--online] [--set key=value ...]
 
 `--set` overrides any config field (`learning_rate=1e-4`, `rl.max_steps=2`; see `training.configs.load_config`).
 A bad config or override exits with status 2 and says why; Ctrl-C saves a checkpoint and exits with status 130
-(resume with `--set resume_from_checkpoint=last`). Heavy imports (torch, TRL) happen only when a command runs.
+(resume with `--set resume_from_checkpoint=last`). The trainers and their configs import torch and TRL, so they are
+imported only when a command runs.
 
-Multi-GPU: `accelerate launch --config_file configs/accelerate/fsdp.yaml -m training.train_cli rl --config ...`
+Multi-GPU: `accelerate launch --config_file configs/accelerate/fsdp.yaml -m training.cli.train rl --config ...`
 runs this module's own app (the same two commands without the `train` prefix).
 """
 
@@ -34,14 +35,10 @@ SetOption = Annotated[
 ]
 
 
-def _fail(message: str) -> Exception:
-    return usage_error(message)
-
-
 def run_stage(stage: str, config_path: Path, overrides: list[str], *, online: bool = False) -> Path:
     """Load the stage's config and train. Raises `typer.Exit` (2 on a bad config, 130 on Ctrl-C)."""
-    from training.callbacks import TrainingInterrupted
-    from training.configs import ConfigError, load_config, parse_overrides
+    from training.callbacks import TrainingInterrupted  # transformers
+    from training.configs import ConfigError, load_config, parse_overrides  # trl
 
     try:
         values = parse_overrides(overrides)
@@ -49,14 +46,14 @@ def run_stage(stage: str, config_path: Path, overrides: list[str], *, online: bo
             values["online"] = True
         config = load_config(config_path, stage, values)
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise usage_error(str(exc)) from None
     try:
         if stage == "sft":
-            from training.sft import train_sft
+            from training.sft import train_sft  # torch, trl
 
             out = train_sft(config)
         else:
-            from training.grpo import train_rl
+            from training.grpo import train_rl  # torch, trl
 
             out = train_rl(config)
     except TrainingInterrupted as exc:
@@ -64,7 +61,7 @@ def run_stage(stage: str, config_path: Path, overrides: list[str], *, online: bo
                     fg="yellow", err=True)
         raise typer.Exit(130) from None
     except (ValueError, FileNotFoundError, KeyError) as exc:
-        raise _fail(str(exc)) from None
+        raise usage_error(str(exc)) from None
     typer.echo(f"model saved to {out}")
     return out
 
