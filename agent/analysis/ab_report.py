@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .abtest import POWER, ABResult, ArmResult, PairedMetric
-from .report import _environment
+from .report import template_environment
 from .stats import Interval
 from .summary import load_run
 
@@ -248,7 +248,7 @@ def write_abtest_report(result: ABResult, out: str | Path) -> Path:
     stages, funnel_h = _funnel(result)
     pairs, pairs_total = _pairs(result)
     pct = round(result.confidence * 100)
-    html = _environment().get_template("abtest_report.html").render(
+    html = template_environment().get_template("abtest_report.html").render(
         title=f"A/B test \u00b7 {_arm_label(result.a)} vs {_arm_label(result.b)}",
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         r=result, pct=pct, tone=tone, headline=headline, details=details,

@@ -25,7 +25,7 @@ from agent.runtime.trace import Trace
 
 from .summary import OUTCOMES, UNPARSEABLE, FunnelConfig, RunSummary, load_run, summarize
 
-__all__ = ["ReportOptions", "write_report"]
+__all__ = ["ReportOptions", "template_environment", "write_report"]
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -190,7 +190,9 @@ def _time_split(summary: RunSummary) -> list[dict[str, Any]]:
     return [{"key": k, "pct": 100 * v / total} for k, v in parts.items()] if total else []
 
 
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
+    """The reports' Jinja2 environment: the package's templates, autoescaped (product text is data), strict about
+    undefined names, with the `pct` and `num` filters."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda x: "n/a" if x is None else f"{100 * x:.1f}%"
@@ -227,7 +229,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, options: Re
     sessions = [_session_view(t, images, opts) for t in traces]
     outcome_counts = {o: c for o, c in summary.outcomes.items() if c or o in OUTCOMES[:2]}
 
-    html = _environment().get_template("report.html").render(
+    html = template_environment().get_template("report.html").render(
         title=f"shop-r1 report · {run_dir.resolve().name}",
         run_dir=str(run_dir),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
