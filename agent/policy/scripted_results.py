@@ -96,7 +96,7 @@ def _why_nothing(s: ShopperState, judged: list[tuple[Card, Judgement]]) -> str:
     reasons = [j.reason for _, j in judged if not j.fit]
     if not reasons:
         return "what I need"
-    top = max(set(reasons), key=reasons.count)
+    top = max(dict.fromkeys(reasons), key=reasons.count)  # a tie goes to the reason met first on the page
     return {
         "over_budget": f"my budget of {money(s.want.max_price)}",
         "low_rating": "my standards; the ratings are too low",
