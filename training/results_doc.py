@@ -57,9 +57,6 @@ class Experiment:
     def comparisons(self) -> Mapping[str, Mapping[str, Any]]:
         return self.results.get("comparisons", {})
 
-    def seeds(self, row: str) -> list[int]:
-        return list(self.summary.get(row, {}).get("seeds", []))
-
 
 def load_experiment(label: str, path: str | Path) -> Experiment:
     """The experiment at `path` (its `results.json`); a `ValueError` when there is none or it holds no rows."""
