@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from lxml import etree
 from lxml.html import HTMLParser
 
-from envs._slug import cut_segment, fit_segments, slugify
+from envs.slug import cut_segment, fit_segments, slugify
 
 if TYPE_CHECKING:
     from lxml.html import HtmlElement

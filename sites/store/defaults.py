@@ -28,7 +28,7 @@ def generator_digest() -> str:
     cache never serves a catalog that today's code would not produce."""
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for name in ("generate.py", "_vocab.py", "db.py"):
+    for name in ("generate.py", "vocab.py", "db.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()[:10]
 

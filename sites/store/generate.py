@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from . import _vocab as V
+from . import vocab as V
 from .db import create_catalog_db, finalize_catalog, insert_rows
 from .models import Product, Review
 

@@ -16,8 +16,8 @@ from bs4 import BeautifulSoup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envs._slug import cut_segment, fit_segments, slugify
 from envs.simplify import Element, SimplifiedPage, SimplifyConfig, count_interactables, simplify
+from envs.slug import cut_segment, fit_segments, slugify
 
 simplify_module = sys.modules["envs.simplify"]  # (the package re-exports the function under the module's name)
 DATA = Path(__file__).parent / "data"
@@ -707,7 +707,7 @@ def test_foreign_pages(package):
     assert raw_total / out_total >= 1.4, raw_total / out_total  # prose-heavy docs: ~1.5x (FAQ), ~2.5x (Sphinx)
 
 
-@pytest.mark.parametrize("module", ["envs.simplify", "envs._slug"])
+@pytest.mark.parametrize("module", ["envs.simplify", "envs.slug"])
 def test_docstring_examples(module):
     import doctest
 

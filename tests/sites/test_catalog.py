@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from catalog_checks import catalog_digest
 
-from sites.store import _vocab as V
+from sites.store import vocab as V
 from sites.store.catalog import Catalog
 from sites.store.generate import GENERATOR_VERSION, asin_for, build_catalog, generate_product
 

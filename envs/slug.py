@@ -1,6 +1,7 @@
 """Slugs for element names: ``"Men's Trail Runner – Navy"`` → ``"men_s_trail_runner_navy"``.
 
-Private helpers of :mod:`envs.simplify`. Everything here is pure and deterministic.
+The slug helpers that :mod:`envs.simplify` uses to name elements; a public module in its own right. Everything here
+is pure and deterministic.
 """
 
 from __future__ import annotations
