@@ -11,9 +11,13 @@ import typer
 from agent.analysis.abtest import ABResult, abtest, format_abtest
 from agent.policy import Policy, make_policy
 from agent.policy.persona import PersonaFileError, PersonaIntent, load_persona_intents
+from agent.runtime.population import sample_from_products
+from agent.runtime.products import ProductSourceError, load_products
 from agent.runtime.session import RunConfig
 from agent.wiring import VariantName, abtest_embedded, embedded_store, featured_items, slow_pages
 from envs.origin import origin_of
+
+from .usage import usage_error
 
 __all__ = ["abtest_command"]
 
@@ -44,6 +48,9 @@ def abtest_command(
                                                   "personas with intents from the catalog's products.")] = None,
     catalog: Annotated[Path | None, typer.Option("--catalog", help="Catalog for sampled intents; default: the "
                                                  "store's default catalog.")] = None,
+    products: Annotated[str | None, typer.Option(
+        "--products", metavar="FILE|URL", help="Draw the intents from a product export instead of the catalog (as "
+        "simulate --products): a JSONL file (shop-r1 store export-products) or a site's /api/products URL.")] = None,
     max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Step budget per session.")] = 30,
 ) -> None:
     """Run the same shoppers on two site variants and compare conversion, steps and searches (paired and unpaired).
@@ -61,11 +68,22 @@ def abtest_command(
                 origin_of(url)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint=option) from None
-    try:
-        items = load_persona_intents(personas)[:sessions] if personas else featured_items(sessions, seed, catalog)
-    except (PersonaFileError, FileNotFoundError, ValueError) as exc:
-        typer.echo(f"ERROR: {exc}", err=True)
-        raise typer.Exit(2) from None
+    if personas is not None and products is not None:
+        raise usage_error("Expect one of --personas FILE.jsonl or --products FILE|URL, actually: both", "--products")
+    if a is not None and b is not None and products is not None and catalog is not None:  # --catalog only samples
+        raise usage_error("Expect one of --products FILE|URL or --catalog DB to draw intents from with --a and --b "
+                          "URLs, actually: both", "--products")
+    if products is not None:
+        try:
+            items = sample_from_products(load_products(products), sessions, seed)
+        except ProductSourceError as exc:
+            raise usage_error(str(exc), "--products") from None
+    else:
+        try:
+            items = load_persona_intents(personas)[:sessions] if personas else featured_items(sessions, seed, catalog)
+        except (PersonaFileError, FileNotFoundError, ValueError) as exc:
+            typer.echo(f"ERROR: {exc}", err=True)
+            raise typer.Exit(2) from None
     try:
         made = [make_policy(policy, model=model)]  # fail fast on a bad name or options; this one serves arm A
     except (ValueError, OSError) as exc:

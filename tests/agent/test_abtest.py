@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import typer
@@ -215,6 +216,71 @@ def test_abtest_command_bad_input(tmp_path, capsys):
         assert exc.value.exit_code == 2
     err = capsys.readouterr().err
     assert err.count("ERROR") == 3 and "no-such-policy" in err and not (tmp_path / "out").exists()
+
+
+
+# ------------------------------------------------------------------------------------------------ abtest --products
+TEAPOTS = [
+    {"asin": "T1", "title": "Zanzibar Porcelain Teapot", "brand": "Kilnware", "department": "Home", "price_min": 24.0,
+     "options": {"color": ["White", "Blue"]}},
+    {"asin": "T2", "title": "Quokka Cast Iron Kettle", "brand": "Ironside", "department": "Home", "price_min": 39.5,
+     "options": {}},
+    {"asin": "T3", "title": "Marimba Bamboo Tea Whisk", "brand": "Kilnware", "department": "Home", "price_min": 8.0,
+     "options": {"size": ["S", "M"]}},
+]
+
+
+def test_abtest_command_draws_intents_from_products(store_a, store_b, tmp_path, monkeypatch):
+    """--products FILE: both arms' shoppers want the export's products (the intents `simulate --products` draws)."""
+    import agent.cli.abtest
+    from agent.runtime.population import sample_from_products
+    from agent.runtime.products import load_products
+    from agent.runtime.trace import iter_traces
+
+    export = tmp_path / "products.jsonl"
+    export.write_text("".join(json.dumps(p) + "\n" for p in TEAPOTS))
+    monkeypatch.setattr(agent.cli.abtest, "make_policy", lambda name, **kw: BuyFirstPolicy())
+    abtest_command(a=store_a.url + "/", b=store_b.url + "/", sessions=4, policy="buy-first", concurrency=2,
+                   backend="http", seed=5, out=tmp_path / "ab", products=str(export), max_steps=4)
+    want = [item.intent.model_dump(mode="json") for item in sample_from_products(load_products(export), 4, 5)]
+    title_words = {w.lower() for p in TEAPOTS for w in p["title"].split()}
+    for arm in ("a", "b"):
+        intents = [t.header.intent for t in iter_traces(tmp_path / "ab" / arm)]
+        assert intents == want, arm
+        assert {i["target_asin"] for i in intents} <= {"T1", "T2", "T3"}
+        assert all(set(i["keywords"]) <= title_words | {"home"} for i in intents), intents
+        assert any("quokka cast iron kettle" in i["text"].lower() for i in intents), intents
+
+
+def _abtest_cli(*argv: str):
+    from typer.testing import CliRunner
+
+    from agent.cli.root import app
+
+    return CliRunner().invoke(app, ["abtest", "--a", "http://127.0.0.1:1/", "--b", "http://127.0.0.1:2/",
+                                    "--policy", "scripted", "--backend", "http", *argv], env={"COLUMNS": "400"})
+
+
+def _flat(text: str) -> str:
+    """The output without the error box's borders and line breaks."""
+    return re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─]", " ", text))
+
+
+def test_abtest_with_a_bad_export_is_a_usage_error(tmp_path):
+    result = _abtest_cli("--products", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "ab"))
+    assert result.exit_code == 2, result.output
+    assert "Expect a JSONL product export at" in _flat(result.output), result.output
+    assert not (tmp_path / "ab").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--personas", "p.jsonl"], "Expect one of --personas FILE.jsonl or --products FILE|URL, actually: both"),
+    (["--catalog", "c.db"], "Expect one of --products FILE|URL or --catalog DB to draw intents from with --a and --b "
+                            "URLs, actually: both"),
+])
+def test_abtest_refuses_two_sources_of_intents(tmp_path, argv, message):
+    result = _abtest_cli("--products", "x.jsonl", *argv, "--out", str(tmp_path / "ab"))
+    assert result.exit_code == 2 and message in _flat(result.output), result.output
 
 
 # ---------------------------------------------------------------------------------------------------------- paired
