@@ -28,7 +28,8 @@ from .comparisons import FINDINGS, Finding, format_interval
 from .experiment_rows import PAPER_ABLATION, PAPER_CONTEXT, PAPER_MAIN, temperature_key
 from .experiment_tables import format_stat
 
-__all__ = ["Experiment", "NOTES_END", "NOTES_START", "load_experiment", "results_markdown", "write_results_doc"]
+__all__ = ["Experiment", "NOTES_END", "NOTES_START", "load_experiment", "results_markdown", "write_noted_doc",
+           "write_results_doc"]
 
 NOTES_START = "<!-- notes -->"
 NOTES_END = "<!-- /notes -->"
@@ -234,6 +235,17 @@ def existing_notes(path: Path) -> str:
     if start < 0 or end < start:
         return NOTES_PLACEHOLDER
     return text[start + len(NOTES_START):end].strip() or NOTES_PLACEHOLDER
+
+
+def write_noted_doc(path: str | Path, body: str, *, command: str, heading: str = "## Reading it") -> Path:
+    """Write the generated `body` to `path`, then `heading` and the notes kept from the file already there (the
+    text between the notes markers), so a rerun of `command` refreshes the numbers and keeps their reading."""
+    path = Path(path)
+    notes = existing_notes(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{body.rstrip()}\n\n<!-- written by `{command}`; edit only between the notes markers -->\n\n"
+                    f"{heading}\n\n{NOTES_START}\n{notes}\n{NOTES_END}\n", encoding="utf-8")
+    return path
 
 
 def write_results_doc(experiments: Sequence[Experiment], out: str | Path, *, command: str = "") -> Path:

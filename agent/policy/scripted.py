@@ -8,18 +8,20 @@ searches typed, patience left) is re-derived from the history each step, so it c
 never reached itself (online RL).
 
 How it shops, in short: it searches with a human-like query built from the intent (shortened, reworded, brand first
-for brand lovers, rarely with a typo); scans results judging relevance, price against its budget, ratings and brands;
-sometimes refines or sorts the way its traits suggest; opens the most promising product, reads its reviews, picks
-the options it wants, compares a few products when it is indecisive, and buys through the cart (or "Buy now" when it
-is impulsive). It re-searches when results are poor, paginates when patient, abandons a cart now and then, recovers
-from failed actions, and leaves (`terminate`) when nothing fits or its patience (a step budget) runs out.
+for brand lovers, rarely with a typo); scans results judging relevance, price against its budget, ratings and
+brands; sometimes refines, sorts or makes its query more specific the way its traits suggest; opens the most
+promising product, reads its reviews, picks the options it wants, compares a few products when it is indecisive, and
+buys through the cart (or "Buy now" when it is impulsive). It re-searches when results are poor, paginates when
+patient, abandons a cart now and then, recovers from failed actions, and leaves (`terminate`) when nothing fits or
+its patience (a step budget) runs out.
 
 It also reacts to how the store treats it, as people do (`scripted_traits`, driven by the same persona traits):
-it reads a page from the top and reads less of a long page when impatient (attention); a page that keeps it waiting
-over a second may make it leave (patience in seconds); an extra click to reach the search box may make it stop
-searching (effort cost); a fee that first appears at checkout may make it abandon (price sensitivity); and when it
-cannot find how to buy (unnamed icon buttons) it tries one once if curious, else gives up. On the default store none
-of these fire, and they draw from a side generator, so the shopper's choices there are what they were.
+it reads a page from the top and judges fewer results when impatient (attention: position bias, which is what
+makes a store's ranking matter); a page that keeps it waiting over a second may make it leave (patience in
+seconds); an extra click to reach the search box may make it stop searching (effort cost); a fee that first appears
+at checkout may make it abandon (price sensitivity); when it wanted to narrow the results and the page has no
+filters, or when it cannot find how to buy (unnamed icon buttons; it tries one once if curious), it may give up.
+Apart from attention, none of these fire on the default store, and they draw from a side generator.
 
 Randomness comes only from `rng`; `ScriptedPolicy` derives it from `(request.seed, request.step)`, so a run is
 reproducible. Rationales are first-person, name the product, price, rating, brand or filter that drove the action,

@@ -14,7 +14,8 @@ from .scripted_state import ShopperState, Step, brand_bonus
 from .scripted_text import money, query_variants, say, typo
 from .scripted_traits import side_rng, take_detour
 
-__all__ = ["aside", "budget_clause", "click", "habits", "next_query", "search", "speak", "terminate", "type_in"]
+__all__ = ["aside", "budget_clause", "click", "detour_to_search", "habits", "next_query", "search", "speak",
+           "terminate", "type_in"]
 
 
 def speak(s: ShopperState, kind: str, aside: str | None = None, **facts: object) -> str:
@@ -96,7 +97,7 @@ def search(s: ShopperState, situation: str, **facts: str) -> Step | None:
     `take_detour`).
     """
     if s.page.search_input is None:
-        return _detour_to_search(s)
+        return detour_to_search(s)
     q = next_query(s)
     if q is None:
         return None
@@ -107,12 +108,13 @@ def search(s: ShopperState, situation: str, **facts: str) -> Step | None:
     return type_in(speak(s, situation, query=text, **facts), s.page.search_input, text)
 
 
-def _detour_to_search(s: ShopperState) -> Step | None:
-    """Click the page's "Search" link to reach the box, if worth the extra click to this persona; else None."""
+def detour_to_search(s: ShopperState, optional: bool = False) -> Step | None:
+    """Click the page's "Search" link to reach the box, if worth the extra click to this persona (less so for an
+    `optional` search: `take_detour`); else None."""
     link = s.page.search_link
     if link is None or s.steps_left <= 2 or (s.mem.searches and next_query(s) is None):
         return None
-    if side_rng(s.rng, "detour").random() >= take_detour(s.persona):
+    if side_rng(s.rng, "detour").random() >= take_detour(s.persona, optional):
         return None
     return click(speak(s, "find_search"), link)
 

@@ -7,9 +7,10 @@ import statistics
 from collections.abc import Callable, Sequence
 
 from .page_reader import Card, match_choice, price_band
-from .scripted_acts import aside, budget_clause, click, habits, search, speak, terminate, type_in
+from .scripted_acts import aside, budget_clause, click, detour_to_search, habits, search, speak, terminate, type_in
 from .scripted_state import Judgement, ShopperState, Step, brand_bonus, judge_card, title_key
-from .scripted_text import money, short_title
+from .scripted_text import money, query_variants, short_title
+from .scripted_traits import leave_without_filters, side_rng
 
 __all__ = ["median_price", "on_results"]
 
@@ -124,9 +125,15 @@ def _reason(s: ShopperState, card: Card, fits: list[tuple[Card, Judgement]]) -> 
 
 
 def _maybe_refine(s: ShopperState, judged: list[tuple[Card, Judgement]]) -> Step | None:
-    """Filter by brand, price, rating or department, or sort by price or rating, each with a chance set by the
-    matching trait (and `ScriptedConfig.refine_rate`); at most 1 + 2 · exploration refinements per search."""
+    """Filter by brand, price, rating or department, sort by price or rating, or search again more specifically
+    (adding a quality, the brand or the option it wants to the query), each with a chance set by the matching
+    trait (and `ScriptedConfig.refine_rate`); at most 1 + 2 · exploration refinements per search.
+
+    On a page with no filters at all, the wish to filter (by brand, budget, rating or department) comes with the
+    same chances as on any store; when it comes, there is nothing to filter with, and the shopper may leave
+    (`leave_without_filters`)."""
     page, p, mem = s.page, s.persona, s.mem
+    no_filters = not page.facets and page.price_max_input is None
     cap = 1 + int(p.exploration * 2)
     if mem.refines_since_search >= cap or mem.pages_since_search > 0 or s.steps_left < 5:
         return None
@@ -139,19 +146,22 @@ def _maybe_refine(s: ShopperState, judged: list[tuple[Card, Judgement]]) -> Step
     brands = page.facets.get("brand", ())
     for fav in s.favourites:
         choice = match_choice(brands, fav)
-        if choice is not None and fav.lower() not in active and len(brands) > 1:
+        if (choice is not None and fav.lower() not in active and len(brands) > 1) or no_filters:
             prob = (0.3 + 0.4 * p.brand_loyalty) if fav == s.want.brand else 0.6 * p.brand_loyalty
-            options.append((prob * scale, _clicker(s, "refine_brand", choice.name, aside(s, "brand"),
-                                                   brand=choice.text)))
+            options.append((prob * scale, _no_filter if choice is None else _clicker(
+                s, "refine_brand", choice.name, aside(s, "brand"), brand=choice.text)))
             break
     if s.want.max_price and "price" not in active:
         prob = 0.35 * p.budget_sensitivity * scale * (2.0 if over * 2 >= len(judged) else 1.0)
         options.append((prob, lambda: _refine_price(s)))
+    narrower = _narrower_query(s)
+    if narrower is not None:  # search again, more specifically: the query refined
+        options.append((0.5 * scale, lambda: _search_narrower(s, narrower)))
     if p.review_reading >= 0.5 and not re.search(r"rating|stars", active):
         choice = next((c for c in page.facets.get("rating", ()) if c.text.strip().startswith("4")), None)
-        if choice is not None:
-            options.append((0.22 * p.review_reading * scale, _clicker(s, "refine_rating", choice.name,
-                                                                       band=choice.text)))
+        if choice is not None or no_filters:
+            options.append((0.22 * p.review_reading * scale, _no_filter if choice is None else _clicker(
+                s, "refine_rating", choice.name, band=choice.text)))
     if p.budget_sensitivity >= 0.5 and page.current_sort != "price_asc" and "price_asc" in page.sorts:
         options.append((0.25 * p.budget_sensitivity * scale, _clicker(s, "sort_price", page.sorts["price_asc"].name,
                                                                        aside(s, "budget"))))
@@ -160,8 +170,9 @@ def _maybe_refine(s: ShopperState, judged: list[tuple[Card, Judgement]]) -> Step
     if s.want.department and "department" not in active:
         depts = page.facets.get("department", ())
         choice = match_choice(depts, s.want.department)
-        if choice is not None and len(depts) > 1:
-            options.append((0.6, _clicker(s, "refine_department", choice.name, dept=choice.text)))
+        if (choice is not None and len(depts) > 1) or no_filters:
+            options.append((0.6, _no_filter if choice is None else _clicker(
+                s, "refine_department", choice.name, dept=choice.text)))
     if fits >= 3:  # plenty to choose from already: refining is less tempting
         options = [(prob * 0.6, fn) for prob, fn in options]
     s.rng.shuffle(options)
@@ -170,6 +181,37 @@ def _maybe_refine(s: ShopperState, judged: list[tuple[Card, Judgement]]) -> Step
             step = fn()
             if step is not None:
                 return step
+            if no_filters:  # wanted to narrow the results down, and there is nothing to narrow them with
+                return _without_filters(s)
+    return None
+
+
+def _narrower_query(s: ShopperState) -> str | None:
+    """A query the intent suggests that adds words to the last one (a quality, the brand or the option it wants:
+    "bed frame" -> "charcoal bed frame"), when searches are left; else None."""
+    if not s.mem.searches or len(s.mem.searches) >= s.max_searches or s.steps_left < 5:
+        return None
+    last = set(s.mem.searches[-1].lower().split())
+    used = {" ".join(q.lower().split()) for q in s.mem.searches}
+    return next((text for _, text in query_variants(s.want) if text not in used and set(text.split()) > last), None)
+
+
+def _search_narrower(s: ShopperState, query: str) -> Step | None:
+    """Type the narrower query, or reach for a search box the page does not have (`detour_to_search`)."""
+    if s.page.search_input is None:
+        return detour_to_search(s, optional=True)
+    return type_in(speak(s, "search_narrower", query=query), s.page.search_input, query)
+
+
+def _without_filters(s: ShopperState) -> Step | None:
+    """Leave a results page that cannot be filtered (`leave_without_filters`), or None to read on as it is."""
+    if side_rng(s.rng, "no_filters").random() >= leave_without_filters(s.persona):
+        return None
+    return terminate(speak(s, "no_filters", budget_clause=budget_clause(s)))
+
+
+def _no_filter() -> None:
+    """The wish to filter on a page without filters: nothing to click."""
     return None
 
 

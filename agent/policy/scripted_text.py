@@ -260,6 +260,11 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
         "That search didn't work well. Trying \"{query}\".",
         "Let me try a different search: \"{query}\".",
     ),
+    "search_narrower": (
+        "These results are broader than what I want. I'll search for \"{query}\" instead.",
+        "Let me be more specific and search for \"{query}\".",
+        "Too many of these aren't quite it; narrowing my search to \"{query}\".",
+    ),
     "search_empty": (
         "No results for \"{old}\". I'll try something simpler: \"{query}\".",
         "Nothing came up for \"{old}\", so I'll search for \"{query}\" instead.",
@@ -429,6 +434,10 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
     "slow_page": (
         "This site is so slow; that page took {wait} seconds. I don't have time for this.",
         "Waiting {wait} seconds for every page is too much. I'll shop somewhere faster.",
+    ),
+    "no_filters": (
+        "So many results and no way to narrow them down to {want}{budget_clause}. I'll shop somewhere easier.",
+        "There are no filters here, and I'm not going to dig through all of these. Leaving.",
     ),
     "find_search": (
         "There's no search box here, so I'll click Search to get to one.",

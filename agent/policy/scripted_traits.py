@@ -3,29 +3,37 @@
 Used by :mod:`agent.policy.scripted`. Each reaction is a pure function of the persona's existing traits
 (`agent.policy.persona.Persona`), so it needs no new fields and a persona file written before it still works:
 
-- **attention**: shoppers read a page from the top. How far down they read grows with `patience`: at least the 10
-  results and 6 reviews that the default store (variant a, generated catalog) shows at most, so there every shopper
-  reads everything, as before; on longer pages (variant b's 20 results, imported products with 20 reviews) an
-  impatient shopper stops reading earlier.
+- **attention**: shoppers read a page from the top, and how far down they read grows with `patience`. Results:
+  4 to 20 (:func:`attention_span`), so the least patient judge only the first handful a search returns and the
+  most patient read two pages' worth of a long list: position bias, the reason a store's ranking matters (on a
+  results page people look at the top few results far more than at the rest: Joachims et al. 2005, "Accurately
+  interpreting clickthrough data as implicit feedback", SIGIR). Reviews: at least the 6 a generated product has
+  at most, up to 20 for the most patient.
 - **patience in seconds**: waits under :data:`FLOW_LIMIT_S` (1 s, the limit for an uninterrupted flow of thought,
   Nielsen 1993) go unnoticed, and so does one slow page. On a site slow page after page, each longer wait may end
   the visit: the chance grows with the excess wait and shrinks with `patience` (:func:`leave_after_wait`).
 - **effort cost**: when the search box is not on the page, reaching it costs a click. Patient shoppers take the
-  detour more often; the others give up on searching (:func:`take_detour`).
+  detour more often; the others give up on searching (:func:`take_detour`). It bites on every search after the
+  first: a new query when nothing fits, or a more specific one when the results are broader than wanted (people
+  refine a query by adding words far more often than they start over).
 - **price sensitivity at checkout**: charges on top of the items that first appear at checkout (a fee) make shoppers
   leave, the more so the bigger the surprise and the higher `budget_sensitivity` (:func:`leave_after_surcharge`).
 - **giving up when the needed thing is not findable**: on a product page whose buy buttons have no names, curious
   (`exploration`) shoppers press an unnamed button once; the rest, and anyone it did not help, give up
-  (:func:`try_unnamed_button`).
+  (:func:`try_unnamed_button`). On a results page with no filters at all, a shopper who wanted to narrow the
+  results (to its budget, its brand) and finds nothing to narrow them with may leave (:func:`leave_without_filters`);
+  the intention to filter is the one it forms on any store (`scripted_results`), so this fires only where filters
+  are missing.
 
 Every draw comes from :func:`side_rng`, derived from the step's rng without consuming it: a reaction that does not
 fire leaves every other decision of the step exactly as it was, so on the default store (where none fires) the
-shopper behaves as before, and all of it stays deterministic per session seed and step.
+shopper behaves as before, and all of it stays deterministic per session seed and step. (Attention is the one
+trait that shapes every session: it sets how many results are judged at all.)
 
 >>> from agent.policy.persona import Persona
 >>> calm, rushed = Persona(persona_id="c", name="C", patience=0.9), Persona(persona_id="r", name="R", patience=0.1)
 >>> attention_span(calm), attention_span(rushed)
-((19, 19), (11, 7))
+((18, 19), (6, 7))
 >>> leave_after_wait(calm, 0.8, 1.5), round(leave_after_wait(rushed, 1.5, 1.5), 3), leave_after_wait(rushed, 1.5, 0.2)
 (0.0, 0.051, 0.0)
 >>> round(leave_after_wait(calm, 1.5, 1.5), 3)
@@ -41,12 +49,12 @@ import random
 
 from .persona import Persona
 
-__all__ = ["FLOW_LIMIT_S", "attention_span", "leave_after_surcharge", "leave_after_wait", "side_rng", "take_detour",
-           "try_unnamed_button"]
+__all__ = ["FLOW_LIMIT_S", "attention_span", "leave_after_surcharge", "leave_after_wait", "leave_without_filters",
+           "side_rng", "take_detour", "try_unnamed_button"]
 
 FLOW_LIMIT_S = 1.0
 """Waits up to this many seconds go unnoticed (Nielsen 1993, "Usability Engineering", ch. 5: 1 s keeps the flow)."""
-RESULTS_SHOWN = 10  # the default store's results per page (variant a)
+RESULTS_READ = (4, 20)  # results judged on a page by the least and the most patient shopper
 REVIEWS_SHOWN = 6  # the most reviews a generated product has
 
 
@@ -57,12 +65,13 @@ def side_rng(rng: random.Random, salt: str) -> random.Random:
 
 
 def attention_span(persona: Persona) -> tuple[int, int]:
-    """(results, reviews) read from the top of a page: never fewer than the default store shows.
+    """(results, reviews) read from the top of a page.
 
-    The floors keep the reference behaviour on variant a; above them, patience buys up to 10 more results and 14
-    more reviews.
+    Results: 4 + 16 · patience (the default store shows 10 a page, so a shopper with patience under 0.4 judges
+    fewer than a page). Reviews: never fewer than a generated product has (6), up to 14 more with patience.
     """
-    return RESULTS_SHOWN + round(10 * persona.patience), REVIEWS_SHOWN + round(14 * persona.patience)
+    least, most = RESULTS_READ
+    return least + round((most - least) * persona.patience), REVIEWS_SHOWN + round(14 * persona.patience)
 
 
 def leave_after_wait(persona: Persona, wait_s: float | None, previous_s: float | None = None) -> float:
@@ -79,9 +88,11 @@ def leave_after_wait(persona: Persona, wait_s: float | None, previous_s: float |
     return 1.0 - math.exp(-(wait_s - FLOW_LIMIT_S) / tolerance)
 
 
-def take_detour(persona: Persona) -> float:
-    """The chance of paying an extra click to reach the search box: 0.3 + 0.6 · patience (0.3 to 0.9)."""
-    return 0.3 + 0.6 * persona.patience
+def take_detour(persona: Persona, optional: bool = False) -> float:
+    """The chance of paying an extra click to reach the search box: 0.3 + 0.6 · patience (0.3 to 0.9), and half
+    that for an `optional` search (a more specific query while the results already hold something to look at):
+    the click is worth what the search is expected to bring."""
+    return (0.3 + 0.6 * persona.patience) * (0.5 if optional else 1.0)
 
 
 def leave_after_surcharge(persona: Persona, share: float) -> float:
@@ -93,6 +104,12 @@ def leave_after_surcharge(persona: Persona, share: float) -> float:
     if share <= 0.005:  # rounding, not a charge
         return 0.0
     return min(0.95, share * (0.5 + 3.0 * persona.budget_sensitivity))
+
+
+def leave_without_filters(persona: Persona) -> float:
+    """The chance of leaving when the shopper wanted to narrow the results and the page has no filters at all:
+    0.2 + 0.6 · (1 - patience) (0.2 to 0.8). The patient page through by hand instead."""
+    return 0.2 + 0.6 * (1.0 - persona.patience)
 
 
 def try_unnamed_button(persona: Persona) -> float:

@@ -7,7 +7,7 @@ cannot tell them from `a` would say "ship it" to a broken store.
 - `a`, `b`: two complete layouts (`b`: refinements above a 20-card grid, "Buy now" above the options); a subtle
   change.
 - `hidden-search`: the search box only on the home page; elsewhere a "Search" link to it. Fewer searches.
-- `no-filters`: no refinements on results pages (sorting stays). More pages and searches per purchase.
+- `no-filters`: no refinements on results pages (sorting stays). Fewer purchases.
 - `unlabeled-buttons`: "Add to Cart" and "Buy Now" are icon buttons with no text and no accessible name. Fewer
   purchases.
 - `bad-ranking`: results ordered by price, highest first, while the page says "Relevance". Fewer purchases.
@@ -97,9 +97,9 @@ VARIANTS: dict[str, Variant] = {
     "no-filters": dataclasses.replace(
         _A, name="no-filters",
         description="a, but results pages have no refinements (department, brand, price, rating); sorting stays.",
-        expected="worse: shoppers with a budget or a brand in mind cannot narrow the results, so more pages and "
-        "searches per purchase",
-        filters="none", expected_effects=(("steps", +1), ("conversion", -1))),
+        expected="worse: shoppers with a budget or a brand in mind cannot narrow the results; the patient page "
+        "through them by hand, the rest give up: fewer purchases",
+        filters="none", expected_effects=(("conversion", -1),)),
     "unlabeled-buttons": dataclasses.replace(
         _A, name="unlabeled-buttons",
         description="a, but 'Add to Cart' and 'Buy Now' are icon buttons with no text and no accessible "

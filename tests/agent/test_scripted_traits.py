@@ -28,7 +28,7 @@ from test_scripted import (
 from agent.policy.persona import Intent
 from agent.policy.scripted import decide, step_rng
 from agent.policy.scripted_traits import attention_span, side_rng
-from envs.actions import Click, Terminate
+from envs.actions import Click, Terminate, TypeAndSubmit
 
 RUSHED = persona(patience=0.0, decisiveness=1.0, exploration=0.0)
 CALM_PERSONA = persona(patience=1.0, decisiveness=1.0, exploration=0.0)
@@ -106,7 +106,7 @@ def _results_with_target_at(position: int) -> str:
 
 
 def test_attention_reads_from_the_top_and_less_when_impatient():
-    assert attention_span(RUSHED) == (10, 6) and attention_span(CALM_PERSONA) == (20, 20)
+    assert attention_span(RUSHED) == (4, 6) and attention_span(CALM_PERSONA) == (20, 20)
     ob = obs("http://shop/search?q=hiking+boots", _results_with_target_at(15))
     opened = lambda p: sum(isinstance(s.action, Click) and s.action.name == "search_results.trailcraft.title"  # noqa: E731
                            for s in run(p, BOOTS, [SEARCHED], ob, seeds=range(20), config=CALM))
@@ -132,6 +132,46 @@ def test_an_extra_click_to_search_costs_some_shoppers_their_search():
         assert set(names) <= {"header.search", "Terminate", "pagination.next"}, names  # never types: no box
         wanting = names["header.search"] + names["Terminate"]  # those who wanted to search again rather than page
         assert share - 0.12 <= names["header.search"] / wanting <= share + 0.12, (p.patience, names)
+
+
+def test_a_more_specific_search_is_worth_an_extra_click_to_fewer_shoppers():
+    box = obs("http://shop/search?q=hiking+boots", RESULTS.format(q="hiking boots", cart=0))
+    no_box = obs("http://shop/search?q=hiking+boots", NO_BOX_RESULTS)
+    for p, share in ((persona(patience=1.0, exploration=1.0, budget_sensitivity=0.0, review_reading=0.0), 0.45),
+                     (persona(patience=0.0, exploration=1.0, budget_sensitivity=0.0, review_reading=0.0), 0.15)):
+        typed = [s for s in run(p, BOOTS, [SEARCHED], box, seeds=range(300))
+                 if isinstance(s.action, TypeAndSubmit) and s.action.name == "search.products_input"]
+        assert typed and all(s.action.text.lower() == "waterproof hiking boots" for s in typed)  # adds a word
+        assert 100 <= len(typed) <= 250, len(typed)  # an exploratory shopper often narrows a two-word query
+        detours = sum(isinstance(s.action, Click) and s.action.name == "header.search"
+                      for s in run(p, BOOTS, [SEARCHED], no_box, seeds=range(300)))
+        # the same seeds wish to narrow it (same options, same draws); half the usual detour rate pay for it
+        assert share - 0.1 <= detours / len(typed) <= share + 0.1, (p.patience, detours, len(typed))
+
+
+# ------------------------------------------------------------------------------------------------- no filters
+WITH_FILTERS = RESULTS.format(q="hiking boots", cart=0)
+NO_FILTERS = WITH_FILTERS[:WITH_FILTERS.index("<aside")] + WITH_FILTERS[WITH_FILTERS.index("</aside>") + 8:]
+
+
+def test_a_shopper_who_wants_to_filter_and_cannot_may_leave():
+    assert "refinements." not in NO_FILTERS and "search_results." in NO_FILTERS
+    with_filters, without = (obs("http://shop/search?q=hiking+boots", html) for html in (WITH_FILTERS, NO_FILTERS))
+    left = {}
+    for patience in (0.0, 1.0):
+        thrifty = persona(budget_sensitivity=1.0, exploration=1.0, review_reading=0.0, patience=patience)
+        filtered = run(thrifty, BOOTS, [SEARCHED], with_filters, seeds=range(300))
+        wished = sum(isinstance(s.action, (Click, TypeAndSubmit)) and s.action.name.startswith("refinements.price")
+                     for s in filtered)
+        steps = run(thrifty, BOOTS, [SEARCHED], without, seeds=range(300))
+        gave_up = lambda step: isinstance(step.action, Terminate) and any(  # noqa: E731
+            w in step.rationale for w in ("no filters", "narrow them down"))
+        leaving = [s for s in steps if gave_up(s)]
+        assert not any(gave_up(s) for s in filtered)
+        assert 60 <= wished <= 200, wished  # the wish to filter by budget is common for this persona ...
+        left[patience] = len(leaving) / wished  # ... and the same on both pages: same options, same draws
+    # 0.2 + 0.6 (1 - patience) of those who wanted to filter leave: 80% of the least patient, 20% of the most
+    assert 0.7 <= left[0.0] <= 0.9 and 0.1 <= left[1.0] <= 0.3, left
 
 
 # ----------------------------------------------------------------------------------------- surprise at checkout

@@ -60,10 +60,17 @@ def test_experiment_command(store_db, tmp_path):
 
     help_text = CliRunner().invoke(app, ["experiment", "ux-sensitivity", "--help"], env={"COLUMNS": "250"}).output
     assert all(name in help_text for name in VARIANT_NAMES)
+    doc = tmp_path / "docs" / "ux_sensitivity.md"
+    doc.parent.mkdir()
+    doc.write_text("old table\n<!-- notes -->\nWhy no-filters moved.\n<!-- /notes -->\n")
     result = CliRunner().invoke(app, ["experiment", "ux-sensitivity", "--out", str(tmp_path / "ux"), "--sessions", "3",
-                                      "--variant", "no-filters", "--catalog", str(store_db)])
+                                      "--variant", "no-filters", "--catalog", str(store_db), "--doc", str(doc)])
     assert result.exit_code == 0, result.output
-    assert "| `no-filters` | steps ↑, conversion ↓ |" in (tmp_path / "ux" / "ux_sensitivity.md").read_text()
+    assert "| `no-filters` | conversion ↓ |" in (tmp_path / "ux" / "ux_sensitivity.md").read_text()
+    written = doc.read_text()  # the fresh report, the command that wrote it, and the reading kept
+    assert "| `no-filters` | conversion ↓ |" in written and "old table" not in written
+    assert "--sessions 3 --policy scripted --variant no-filters" in written
+    assert "<!-- notes -->\nWhy no-filters moved.\n<!-- /notes -->" in written
     bad = CliRunner().invoke(app, ["experiment", "ux-sensitivity", "--out", str(tmp_path / "bad"),
                                    "--variant", "fast"])
     assert bad.exit_code == 2 and "fast" in bad.output

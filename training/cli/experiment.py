@@ -4,8 +4,9 @@
 Command-line code only: the runner is `training.experiments`, the tables `training.experiment_tables`, the write-up
 `training.results_doc`, the default shopper `training.default_policy`, fidelity `training.fidelity`, and the
 UX-sensitivity experiment `agent.wiring.run_sensitivity` (which needs no training code): every known-effect store
-variant against `a`, paired, on the http backend of an embedded store; it writes `OUT/ux_sensitivity.md` (copy it to
-`docs/ux_sensitivity.md`) and `OUT/ux_sensitivity.json`, and keeps every arm's traces in `OUT/<variant>/`.
+variant against `a`, paired, on the http backend of an embedded store; it writes `OUT/ux_sensitivity.md` and
+`OUT/ux_sensitivity.json` (with `--doc docs/ux_sensitivity.md`, the report there too, keeping its hand-written
+reading), and keeps every arm's traces in `OUT/<variant>/`.
 """
 
 from __future__ import annotations
@@ -172,6 +173,9 @@ def ux_sensitivity_command(
         min=0, max=60, help="Seconds every page of the slow variant waits (default: its own 1.5 s); the other "
                             "variants stay fast.")] = None,
     max_steps: Annotated[int, typer.Option(min=1, help="Step budget per session.")] = 30,
+    doc: Annotated[Path | None, typer.Option(
+        help="Also write the report here (docs/ux_sensitivity.md), keeping the reading written between its "
+             "<!-- notes --> markers.")] = None,
 ) -> None:
     """Run each known-effect store variant against a with the same shoppers; report what was detected."""
     try:
@@ -184,5 +188,13 @@ def ux_sensitivity_command(
     run_sensitivity(out, lambda: shopper, items, config, policy_name=policy,
                     variants=[v.value for v in variant] if variant else None, catalog=catalog_path,
                     page_delay=page_delay)
-    typer.echo((out / "ux_sensitivity.md").read_text(encoding="utf-8"))
+    report = (out / "ux_sensitivity.md").read_text(encoding="utf-8")
+    typer.echo(report)
     typer.echo(f"wrote {out / 'ux_sensitivity.md'} and {out / 'ux_sensitivity.json'}")
+    if doc is not None:
+        from training.results_doc import write_noted_doc
+
+        command = " ".join(["shop-r1 experiment ux-sensitivity", f"--sessions {sessions}", f"--policy {policy}",
+                            *(f"--variant {v.value}" for v in variant or ()), f"--seed {seed}",
+                            f"--concurrency {concurrency}", f"--doc {doc}"])
+        typer.echo(f"wrote {write_noted_doc(doc, report, command=command)}")
