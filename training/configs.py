@@ -194,7 +194,7 @@ class ShopR1GRPOConfig(GRPOConfig, LoRAFields, RewardFields):  # type: ignore[mi
         metadata={"help": f"The policy to start from: the SFT output ({PAPER}: SFT cold start, then RL) or a base "
                           "model for the 'no SFT' ablation. A `save_pretrained` directory with its tokenizer."},
     )
-    context: str = field(
+    context: Literal["all", "latest"] = field(
         default="all",
         metadata={"help": f"'all': whole-session context (column `prompt`); 'latest': the current page only "
                           f"(`prompt_latest`). {PAPER}, Table 5: 27.72 vs 14.74 exact accuracy.",
@@ -236,7 +236,7 @@ class ShopR1GRPOConfig(GRPOConfig, LoRAFields, RewardFields):  # type: ignore[mi
         metadata={"help": "Beyond the paper: roll the policy out in the live store and reward each visited state "
                           "against the scripted shopper's label for it (`training.online`)."},
     )
-    online_backend: str = field(
+    online_backend: Literal["http", "browser"] = field(
         default="http",
         metadata={"help": "Env backend for online rollouts: 'http' (no browser, fast) or 'browser' (Playwright).",
                   "choices": ["http", "browser"]},

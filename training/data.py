@@ -584,8 +584,8 @@ def build_datasets(run_dirs: Sequence[str | Path], out_dir: str | Path, config: 
                 stats["sft_sessions_skipped_no_rationale"] += 1
             else:
                 stats["sft_template_rationales"] += len(missing)
-                steps = [s.as_history_item(s.rationale or template_rationale(s.action, s.observation))
-                         for s in states]
+                rationales = [s.rationale or template_rationale(s.action, s.observation) for s in states]
+                steps = [s.as_history_item(r) for s, r in zip(states, rationales, strict=True)]
                 if config.sft_rows == "sessions":
                     chat = build_session_chat(persona, steps, prompt_sft, count)
                     sft_budget.add(chat)
@@ -598,7 +598,7 @@ def build_datasets(run_dirs: Sequence[str | Path], out_dir: str | Path, config: 
                         if prompt.over_budget:
                             stats["sft_steps_over_budget_skipped"] += 1
                             continue
-                        target = ShopperStep.model_construct(rationale=steps[k].rationale, action=state.action)
+                        target = ShopperStep.model_construct(rationale=rationales[k], action=state.action)
                         completion = [{"role": "assistant", "content": format_step(target)}]
                         rows["sft"][split_name].append({"prompt": prompt.messages, "completion": completion,
                                                         "session_id": sid, "step": state.step})
@@ -629,12 +629,12 @@ def build_datasets(run_dirs: Sequence[str | Path], out_dir: str | Path, config: 
     out.mkdir(parents=True, exist_ok=True)
     with _quiet_progress():
         for kind in KINDS:
-            target = out / kind
-            if target.exists():
-                shutil.rmtree(target)
+            kind_dir = out / kind
+            if kind_dir.exists():
+                shutil.rmtree(kind_dir)
             # An empty split saved with the default sharding gets 0 shards, which `datasets` 5.2 cannot load back.
             DatasetDict({s: _dataset(Dataset, rows[kind][s], features[kind]) for s in SPLITS}).save_to_disk(
-                str(target), num_shards={s: 1 for s in SPLITS if not rows[kind][s]})
+                str(kind_dir), num_shards={s: 1 for s in SPLITS if not rows[kind][s]})
 
     if rl_budget.prompts and rl_budget.mean_current_shown < 0.5:
         log.warning("the prompt budget leaves little of the page: RL prompts show %.0f%% of the current page's "

@@ -136,7 +136,7 @@ def export_checkpoint(model_dir: str | Path, dest: str | Path, *, dtype: str = "
         weights_file = "adapter_model.safetensors"
     else:
         model = AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.float32)
-        model.to(resolve_dtype(dtype))
+        model.to(resolve_dtype(dtype))  # type: ignore[arg-type]  # transformers' @wraps(Module.to) hides the signature
         model.save_pretrained(str(staging), safe_serialization=True)
         weights_file = "model.safetensors"
     load_tokenizer(src).save_pretrained(str(staging))
@@ -189,7 +189,8 @@ def train_default_policy(out_dir: str | Path, *, preset: ExperimentPreset | str 
     export_checkpoint(trained["model"]["dir"], dest)
     fidelity = measure_fidelity(exp, {"default shopper (this checkpoint)": dest, **(compare or {})},
                                 sessions=spec.realism_sessions or 1, validity_steps=validity_steps,
-                                eval_limit=spec.eval_limit, free_text=free_text, catalog=catalog,
+                                eval_limit=spec.eval_limit, free_text=free_text,
+                                catalog=Path(catalog) if catalog else None,
                                 max_steps=spec.realism_max_steps)
     recipe = {
         "command": COMMAND + f" --preset {spec.name}",

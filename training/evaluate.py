@@ -137,7 +137,7 @@ class _Prediction:
     error: str | None = None
 
 
-def _generate(engine: LocalEngine, prompts: Sequence[Sequence[Mapping[str, str]]], config: EvalConfig,
+def _generate(engine: LocalEngine, prompts: Sequence[Sequence[dict[str, str]]], config: EvalConfig,
               indices: Sequence[int], progress: bool = False) -> list[_Prediction]:
     """One completion per prompt, batched by length (less padding), returned in prompt order."""
     from agent.policy.engines import GenerationRequest, combine_seeds

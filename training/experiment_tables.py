@@ -183,10 +183,10 @@ def format_tables(summary: Mapping[str, Mapping[str, Any]], preset: ExperimentPr
         out.append(f"| {label} | {_metric_cells(s)} | {PAPER_CONTEXT[key]:.2f} | {delta_cell(comparisons, key)} |")
     out += ["", "## Temperature sweep (Shop-R1 model)", "",
             "| τ | Exact Acc. | Action Type Acc. | Action Type F1 |", "|---|---|---|---|"]
-    for t in preset.temperatures:
-        key = "shop_r1" if math.isclose(t, preset.eval_temperature) else temperature_key(t)
+    for tau in preset.temperatures:
+        key = "shop_r1" if math.isclose(tau, preset.eval_temperature) else temperature_key(tau)
         s = summary.get(key, {})
-        out.append(f"| {t:g} | {_metric_cells(s)} |")
+        out.append(f"| {tau:g} | {_metric_cells(s)} |")
     out += ["", "Paper: 0.6-0.8 best; exact accuracy peaks at 28.63 at τ = 0.7.", ""]
     out += ["## Online RL (beyond the paper)", "", *header[:1], header[1],
             *metric_rows(["shop_r1", "shop_r1_online"], PAPER_MAIN), ""]

@@ -394,14 +394,14 @@ def select_rows(preset: ExperimentPreset, rows: Sequence[str] | None) -> list[Ro
     """The rows a run runs: `rows` when given, else the preset's (`ExperimentPreset.rows`), else every row; a
     `ValueError` names unknown keys."""
     specs = rows_for(preset)
-    if rows is None and preset.rows is None:
+    wanted = preset.rows if rows is None else rows
+    if wanted is None:
         return specs
-    rows = preset.rows if rows is None else rows
     known = {r.key: r for r in specs}
-    unknown = [k for k in rows if k not in known]
+    unknown = [k for k in wanted if k not in known]
     if unknown:
         raise ValueError(f"Expect rows among {', '.join(known)}, actually unknown: {', '.join(unknown)}")
-    return [r for r in specs if r.key in set(rows)]
+    return [r for r in specs if r.key in set(wanted)]
 
 
 def run_experiment(
@@ -437,10 +437,10 @@ def run_experiment(
     exp = Path(out_dir)
     if render_only:
         found = [exp / f"seed{seed}" / "rows" / f"{row.key}.json" for seed in spec.seeds for row in selected]
-        records = [{**json.loads(path.read_text()), "resumed": True} for path in found if path.is_file()]
-        if not records:
+        saved = [{**json.loads(path.read_text()), "resumed": True} for path in found if path.is_file()]
+        if not saved:
             raise ValueError(f"Expect row records under {exp}/seed<k>/rows/, actually: none for these seeds and rows")
-        return _write_outputs(exp, spec, _done(exp / "data") or {}, records, time.perf_counter())
+        return _write_outputs(exp, spec, _done(exp / "data") or {}, saved, time.perf_counter())
     exp.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     records: list[dict[str, Any]] = []

@@ -62,7 +62,7 @@ def free_text_queries(policy: Any, site: str, path: Path, *, max_steps: int = 3,
         asyncio.run(run_sessions(tmp, policy, [pi for pi, _ in rows], config, progress=False))
         traces = sorted(iter_traces(tmp), key=lambda t: t.session_id)
     searched = good = 0
-    examples = []
+    examples: list[dict[str, Any]] = []
     for (pi, head), trace in zip(rows, traces, strict=True):
         query = next((action.get("text") for s in trace.steps
                       if (action := s.action_dict) and action.get("type") == "type_and_submit"), None)

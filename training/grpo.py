@@ -34,7 +34,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from trl import GRPOTrainer
@@ -58,6 +58,9 @@ from training.run_setup import (
     save_run_config,
 )
 from training.self_certainty import policy_self_certainty, rationale_token_masks
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +135,8 @@ class ShopR1GRPOTrainer(GRPOTrainer):
                 raise ValueError(f"Expect one reward weight per reward function ({len(funcs)}), actually: "
                                  f"{len(user_weights)}")
             funcs.append(SelfCertaintyReward())
-            args.reward_weights = None  # TRL checks the count; the weights are set below
+            if args is not None:  # always, with alpha > 0
+                args.reward_weights = None  # TRL checks the count; the weights are set below
         self.self_certainty_alpha = alpha
         self._prompt_ids: list[list[int]] | None = None
         self._current_inputs: list[dict[str, Any]] | None = None
@@ -197,7 +201,8 @@ class ShopR1GRPOTrainer(GRPOTrainer):
         elif not rows:
             return scores
         device = self.accelerator.device
-        pad_id = self.processing_class.pad_token_id
+        # Trainer types processing_class as any processor; this trainer's is a tokenizer (load_processing_class)
+        pad_id = cast("PreTrainedTokenizerBase", self.processing_class).pad_token_id
         prompts = [torch.tensor(list(prompt_ids_list[i]), dtype=torch.long) for i in rows]
         comps = [torch.tensor(list(completion_ids_list[i]), dtype=torch.long) for i in rows]
         prompt_ids = pad(prompts, padding_value=pad_id, padding_side="left")
@@ -208,8 +213,9 @@ class ShopR1GRPOTrainer(GRPOTrainer):
         input_ids = torch.cat([prompt_ids, comp_ids], dim=1).to(device)
         attention = torch.cat([prompt_mask, comp_mask], dim=1).to(device)
         batch_size = getattr(self.args, "self_certainty_batch_size", None) or self.args.per_device_train_batch_size
-        with disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs), \
-                self.accelerator.autocast():
+        # as GRPOTrainer calls it: Trainer types the model and the kwargs looser than TRL's helper does
+        with (disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),  # type: ignore[arg-type]
+              self.accelerator.autocast()):
             values = policy_self_certainty(self.model, input_ids, attention, rationale.to(device), self.temperature,
                                            batch_size=batch_size)
         for i, value in zip(rows, values.float().cpu().tolist(), strict=True):
@@ -332,7 +338,7 @@ def train_rl(config: ShopR1GRPOConfig, *, callbacks: Sequence[Any] = (), rollout
     trainer.save_model(str(output_dir))
     if trainer.processing_class is not None:
         trainer.processing_class.save_pretrained(str(output_dir))
-    record_base(output_dir, config.model_dir)
+    record_base(output_dir, require(config.model_dir, "model_dir", "the policy to start from"))  # checked already
     # RL prompts show previous pages and actions, no rationales (Shop-R1, sec. RL)
     from training.online import PROMPT_OVERHEAD_TOKENS
 

@@ -170,7 +170,8 @@ def model_config(preset: str | ModelPreset, vocab_size: int, eos_token_id: int, 
         vocab_size=vocab_size, hidden_size=spec.hidden_size, num_hidden_layers=spec.num_hidden_layers,
         num_attention_heads=spec.num_attention_heads, num_key_value_heads=spec.num_key_value_heads,
         intermediate_size=spec.intermediate_size, max_position_embeddings=spec.max_position_embeddings,
-        tie_word_embeddings=spec.tie_word_embeddings, rope_theta=spec.rope_theta, bos_token_id=None,
+        tie_word_embeddings=spec.tie_word_embeddings,
+        rope_parameters={"rope_type": "default", "rope_theta": spec.rope_theta}, bos_token_id=None,
         eos_token_id=eos_token_id, pad_token_id=pad_token_id,
     )
 

@@ -155,7 +155,8 @@ def online_dataset(config: ShopR1GRPOConfig, catalog: str | Path | None) -> Any:
 def online_setup(config: ShopR1GRPOConfig) -> Iterator[tuple[Any, OnlineRollout]]:
     """(dataset, rollout_func) for online GRPO; starts the embedded store for the duration when no site is given."""
     with contextlib.ExitStack() as stack:
-        site, catalog = config.online_site, config.online_catalog
+        site = config.online_site
+        catalog: str | Path | None = config.online_catalog
         if site is None:
             site, catalog_path = stack.enter_context(embedded_store(config.online_variant, catalog))
             catalog = catalog or catalog_path
@@ -210,11 +211,10 @@ class OnlineRollout:
         self.backend = config.online_backend
         self.max_steps = config.online_max_steps
         self.env_config = EnvConfig(max_steps=10_000)  # the rollout bounds its own steps (T); replays may be long
-        self.prompt_config = PromptConfig(include_rationales=False, history_pages=config.context,
-                                          persona=_data_persona(config.data_dir),
-                                          **({"max_context_tokens": max(256, config.max_prompt_length
-                                                                        - PROMPT_OVERHEAD_TOKENS)}
-                                             if config.max_prompt_length else {}))
+        budget = (max(256, config.max_prompt_length - PROMPT_OVERHEAD_TOKENS) if config.max_prompt_length
+                  else PromptConfig.max_context_tokens)
+        self.prompt_config = PromptConfig(max_context_tokens=budget, include_rationales=False,
+                                          history_pages=config.context, persona=_data_persona(config.data_dir))
         self.calls = 0
 
     # ------------------------------------------------------------------------------------------------ entry point

@@ -95,7 +95,7 @@ def _read_file(path: Path) -> list[dict[str, Any]]:
             data = next((v for v in data.values() if isinstance(v, list)), [data])
         if not isinstance(data, list):
             raise DataError(f"Expect a JSON list of rows in {path}, actually: {type(data).__name__}")
-        return [row for row in data if isinstance(row, Mapping)]
+        return [row for row in data if isinstance(row, dict)]
     rows = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if line.strip():

@@ -567,8 +567,8 @@ pathologies, which the reward's components cannot show (with `use_format=False` 
 or not the output is well-formed)."""
 
 
-def sample_shares(completions: Sequence[Any], gold_action: Sequence[Any], format_check: FormatCheck = "strict"
-                  ) -> dict[str, float]:
+def sample_shares(completions: Sequence[Any], gold_action: Sequence[Any] | None,
+                  format_check: FormatCheck = "strict") -> dict[str, float]:
     """Shares of a batch: `format_ok`, completions that pass the reward's format check (whatever `use_format`);
     `pred_terminate`, completions whose action is `terminate` (read leniently, as the evaluation reads actions: a
     terminate in a code fence still counts); `gold_terminate`, gold actions that are `terminate` (the honest rate that

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from agent.policy.prompt import PromptConfig, save_prompt_config
 from training.data import load_split
@@ -15,14 +15,17 @@ logger = logging.getLogger(__name__)
 __all__ = ["load_data_split", "load_processing_class", "require", "save_inference_prompt", "save_run_config"]
 
 
-def require(value: Any, name: str, what: str) -> Any:
+T = TypeVar("T")
+
+
+def require(value: T | None, name: str, what: str) -> T:
     """`value`, or a `ValueError` saying the config lacks `name`."""
     if value is None or value == "":
         raise ValueError(f"Expect {name} in the config ({what}), actually: not set")
     return value
 
 
-def load_data_split(data_dir: str | Path, kind: str, split: str) -> Any:
+def load_data_split(data_dir: str | Path, kind: Literal["sft", "rl"], split: str) -> Any:
     """One split of `DATA_DIR/<kind>` (`kind` 'sft' or 'rl'): `training.data.load_split` (a `DataError`, which is a
     `ValueError`, when the directory was not written by `training.data.build_datasets`)."""
     return load_split(data_dir, kind, split)

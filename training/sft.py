@@ -117,7 +117,7 @@ def fit_session(messages: list[dict[str, str]], count: Any, max_length: int,
     last = max((k for k, m in enumerate(messages) if m["role"] == "user"), default=None)
     for _ in range(8):  # the last page alone is too long: keep its head, as the prompt's budget rule does
         page = _PAGE.search(messages[last]["content"]) if last is not None else None
-        if length <= max_length or page is None or not page.group(3):
+        if last is None or length <= max_length or page is None or not page.group(3):
             break
         html = page.group(3)
         keep = int(len(html) * max_length / length * 0.9)
@@ -214,7 +214,7 @@ def train_sft(config: ShopR1SFTConfig, *, callbacks: Sequence[Any] = ()) -> Path
     trainer.save_model(str(output_dir))
     if trainer.processing_class is not None:
         trainer.processing_class.save_pretrained(str(output_dir))
-    record_base(output_dir, config.model_dir)
+    record_base(output_dir, require(config.model_dir, "model_dir", "the model to fine-tune"))  # checked already
     # SFT sessions are multi-turn chats that show every earlier rationale
     save_inference_prompt(output_dir, config.data_dir, include_rationales=True, history_pages="all")
     logger.info("SFT done: model saved to %s", output_dir)
