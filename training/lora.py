@@ -85,7 +85,13 @@ def trainable_model(model_dir: str | Path, config: LoRAFields) -> tuple[Any, Any
                          "(full fine-tuning needs a full model directory)")
     from agent.policy.engines import load_model
 
-    model = load_model(model_dir, device="cpu", dtype="fp32", merge=False, trainable=True)
+    # The base in the dtype it was saved in, as TRL loads a model dir (bf16 for SmolLM2): in fp32 the activations
+    # of a GRPO step on ~3k-token prompts double (a smollm2-cpu run was killed at 24 GB). The trainable adapter
+    # weights in fp32, as peft makes a fresh adapter's (`autocast_adapter_dtype`).
+    model = load_model(model_dir, device="cpu", dtype="auto", merge=False, trainable=True)
+    for param in model.parameters():
+        if param.requires_grad:
+            param.data = param.data.float()
     return model, None
 
 

@@ -105,6 +105,19 @@ def test_grpo_saves_an_adapter_that_records_its_base(tmp_path, data_dir, sft_ada
     assert completion.completion_tokens >= 1
 
 
+def test_a_continued_adapter_trains_in_fp32_over_its_saved_base(sft_adapter):
+    import torch
+
+    model, peft = trainable_model(sft_adapter, ShopR1SFTConfig(output_dir="/tmp/unused", lora_r=8, use_cpu=True))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    assert peft is None and trainable and frozen
+    assert all(p.dtype == torch.float32 for p in trainable)  # the adapter, as peft makes a fresh one
+    saved = json.loads((sft_adapter / "config.json").read_text()).get("dtype") if (
+        sft_adapter / "config.json").is_file() else None
+    assert {p.dtype for p in frozen} == {getattr(torch, saved)} if saved else len({p.dtype for p in frozen}) == 1
+
+
 def test_full_finetuning_cannot_continue_an_adapter(sft_adapter):
     with pytest.raises(ValueError, match="lora_r > 0"):
         trainable_model(sft_adapter, ShopR1SFTConfig(output_dir="/tmp/unused", lora_r=0, use_cpu=True))
