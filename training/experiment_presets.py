@@ -165,7 +165,11 @@ SMOLLM2_CPU = ExperimentPreset(
     eval_max_new_tokens=96, realism_sessions=0, temperatures=(0.6,), seeds=(0,), rows=SMOLLM2_ROWS,
 )
 """SmolLM2-135M-Instruct (pretrained, `agent.policy.base_models`) with a LoRA adapter (r 16), on `SMOLLM2_ROWS`: about 2
-hours on 2 CPU cores, **one seed**. An estimate from measured rates, not a timed full run.
+hours on 2 CPU cores, **one seed**, and about 20 GB of RAM (a GRPO step's peak).
+
+Timed on its full run (2 cores, other jobs beside it part of the time): SFT 48 steps at 26-28 s a step (~21 min);
+GRPO 2 steps at ~3 min a step from the SFT adapter; evaluation ~160-210 s a row; peak RSS 19.5 GB during GRPO
+(the adapter's base in bf16: in fp32 the step was killed at 24 GB).
 
 Measured rates (2 cores, bf16 autocast, no gradient checkpointing): LoRA SFT ~108 tokens/s at ~2k-token rows, ~6 GB
 RSS; one GRPO step with G = 4 at ~3k-token prompts ~235 s. So a seed costs: SFT 48 steps x ~2.3k tokens -> ~17 min;
