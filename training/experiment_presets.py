@@ -158,8 +158,8 @@ SMOLLM2_ROWS = ("zero_shot", "rl_binary", "sft", "sft_rl_binary", "shop_r1", "no
 
 SMOLLM2_CPU = ExperimentPreset(
     name="smollm2-cpu", train_sessions=120, test_sessions=30, session_max_steps=30, max_context_tokens=2560,
-    model_preset="smollm2-135m-instruct", lora_r=16, bf16=True, gradient_checkpointing=False, rl_rationales=True,
-    sft_rows="steps", sft_steps=48, sft_batch_size=1, sft_max_length=2816, sft_learning_rate=3e-4,
+    model_preset="smollm2-135m-instruct", lora_r=16, bf16=True, gradient_checkpointing=False,
+    rl_gradient_checkpointing=True, rl_rationales=True, sft_rows="steps", sft_steps=48, sft_batch_size=1, sft_max_length=2816, sft_learning_rate=3e-4,
     rl_steps=2, num_generations=4, rl_batch_size=4, max_completion_length=96, max_prompt_length=2688,
     rl_learning_rate=5e-5, online_steps=1, online_episodes=8, online_max_steps=3, eval_limit=24,
     eval_max_new_tokens=96, realism_sessions=0, temperatures=(0.6,), seeds=(0,), rows=SMOLLM2_ROWS,
@@ -168,8 +168,9 @@ SMOLLM2_CPU = ExperimentPreset(
 hours on 2 CPU cores, **one seed**, and about 20 GB of RAM (a GRPO step's peak).
 
 Timed on its full run (2 cores, other jobs beside it part of the time): SFT 48 steps at 26-28 s a step (~21 min);
-GRPO 2 steps at ~3 min a step from the SFT adapter; evaluation ~160-210 s a row; peak RSS 19.5 GB during GRPO
-(the adapter's base in bf16: in fp32 the step was killed at 24 GB).
+GRPO 2 steps at ~3 min a step from the SFT adapter; evaluation ~160-210 s a row; peak RSS 19.5 GB during offline
+GRPO without gradient checkpointing (the adapter's base in bf16: in fp32 the step was killed at 24 GB), and the online
+step past 24 GB without it, 9.8 GB with it: hence `rl_gradient_checkpointing` (same numbers, less memory).
 
 Measured rates (2 cores, bf16 autocast, no gradient checkpointing): LoRA SFT ~108 tokens/s at ~2k-token rows, ~6 GB
 RSS; one GRPO step with G = 4 at ~3k-token prompts ~235 s. So a seed costs: SFT 48 steps x ~2.3k tokens -> ~17 min;
