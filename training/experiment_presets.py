@@ -159,7 +159,8 @@ SMOLLM2_ROWS = ("zero_shot", "rl_binary", "sft", "sft_rl_binary", "shop_r1", "no
 SMOLLM2_CPU = ExperimentPreset(
     name="smollm2-cpu", train_sessions=120, test_sessions=30, session_max_steps=30, max_context_tokens=2560,
     model_preset="smollm2-135m-instruct", lora_r=16, bf16=True, gradient_checkpointing=False,
-    rl_gradient_checkpointing=True, rl_rationales=True, sft_rows="steps", sft_steps=48, sft_batch_size=1, sft_max_length=2816, sft_learning_rate=3e-4,
+    rl_gradient_checkpointing=True, rl_rationales=True, sft_rows="steps", sft_steps=48, sft_batch_size=1,
+    sft_max_length=2816, sft_learning_rate=3e-4,
     rl_steps=2, num_generations=4, rl_batch_size=4, max_completion_length=96, max_prompt_length=2688,
     rl_learning_rate=5e-5, online_steps=1, online_episodes=8, online_max_steps=3, eval_limit=24,
     eval_max_new_tokens=96, realism_sessions=0, temperatures=(0.6,), seeds=(0,), rows=SMOLLM2_ROWS,
